@@ -1,0 +1,250 @@
+"""The ``bench`` command line: prepare data, train, synthesize, evaluate, report, or all at once.
+
+Every command reads ``params.yaml`` (``--params``, or ``$FES_BENCH_PARAMS``) with
+the profile it names (``--profile`` overrides). User mistakes exit with code 2
+and a one-line reason; ``bench <command> --help`` explains each command.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from bench.errors import UserError
+from bench.progress import console
+
+app = typer.Typer(
+    help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+data_app = typer.Typer(help="Prepare datasets into data/<name>/ (aligned PNGs + manifest.csv).",
+                       no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+ParamsOpt = Annotated[Path | None, typer.Option("--params", help="params file (default ./params.yaml)")]
+ProfileOpt = Annotated[str | None, typer.Option("--profile", help="profile to use: smoke | paper")]
+DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda (default: params)")]
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="model name (see `bench models`)")]
+DatasetOpt = Annotated[str, typer.Option("--dataset", "-d", help="prepared dataset name under data/")]
+
+
+def _params(path: Path | None, profile: str | None) -> dict[str, Any]:
+    from bench.config import load_params
+
+    return load_params(path, profile)
+
+
+def _device(params: dict[str, Any], device: str | None):
+    from bench.device import resolve_device
+
+    chosen = resolve_device(device or params.get("device", "auto"))
+    if chosen.type == "cpu":
+        import torch
+
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    return chosen
+
+
+def _mount_weights() -> None:
+    try:
+        from bench.commands.weights import app as weights_app
+    except ImportError:  # pragma: no cover - only while the manager is missing
+        return
+    app.add_typer(weights_app, name="weights", help="Pretrained evaluator files: list | pull | verify.")
+
+
+_mount_weights()
+
+
+@app.command("models")
+def models_command() -> None:
+    """List the registered models (table rows) and whether they need training."""
+    from rich.table import Table
+
+    from models.registry import MODELS
+
+    table = Table("model", "trainable", "description")
+    for name in MODELS.names():
+        cls = MODELS.load(name)
+        table.add_row(name, "yes" if cls.trainable else "no", (cls.__doc__ or "").strip().splitlines()[0])
+    console.print(table)
+
+
+@app.command("metrics")
+def metrics_command() -> None:
+    """List the registered metrics with their columns, direction and range."""
+    from rich.table import Table
+
+    from metrics.registry import METRICS
+
+    table = Table("metric", "column", "better", "range", "description")
+    for name in METRICS.names():
+        for column in METRICS.load(name).columns:
+            better = "higher" if column.higher_is_better else "lower"
+            table.add_row(name, column.name, better, str(column.value_range), column.description)
+    console.print(table)
+
+
+@data_app.command("prepare")
+def data_prepare(
+    specs: Annotated[list[str] | None, typer.Argument(help="dataset specs from params (default: all)")] = None,
+    params_file: ParamsOpt = None, profile: ProfileOpt = None,
+) -> None:
+    """Prepare every dataset declared under `datasets:` in params (the DVC `data` stage)."""
+    from bench.data import prepare
+
+    for root in prepare(_params(params_file, profile), specs):
+        console.print(f"prepared {root}")
+
+
+@data_app.command("synthetic")
+def data_synthetic(
+    out: Annotated[Path, typer.Option(help="parent folder of the dataset folders")] = Path("data"),
+    seed: Annotated[int, typer.Option(help="generator seed")] = 0,
+    image_size: Annotated[int, typer.Option(help="side in pixels")] = 64,
+    train_subjects: int = 24, test_subjects: int = 8, ood_subjects: int = 4,
+) -> None:
+    """Write the embedded synthetic face set (train/test + one OOD set per style) without params."""
+    from bench.progress import progress_bar
+    from datasets.synthetic import STYLES, generate
+
+    total = (train_subjects + test_subjects + ood_subjects * len(STYLES)) * 7
+    with progress_bar("synthetic faces", total) as advance:
+        roots = generate(out, seed=seed, image_size=image_size, train_subjects=train_subjects,
+                         test_subjects=test_subjects, ood_subjects=ood_subjects, progress=advance)
+    for root in roots:
+        console.print(f"prepared {root}")
+
+
+@data_app.command("cfee")
+def data_cfee(
+    root: Annotated[Path, typer.Argument(help="your copy of CFEE_Database_230")],
+    out: Annotated[Path, typer.Option(help="output dataset folder")] = Path("data/cfee"),
+    image_size: int = 128, test_fraction: float = 0.2, seed: int = 0,
+) -> None:
+    """Ingest CFEE from its distributed layout: detect, align on the eyes, crop, split by subject."""
+    from bench.progress import progress_bar
+    from datasets.cfee import ingest_cfee
+
+    with progress_bar("CFEE ingest", None) as advance:
+        summary = ingest_cfee(root, out, image_size=image_size, test_fraction=test_fraction, seed=seed,
+                              progress=advance)
+    _print_summary(summary)
+
+
+@data_app.command("folder")
+def data_folder(
+    src: Annotated[Path, typer.Argument(help="folder of face photos (searched recursively)")],
+    name: Annotated[str, typer.Option(help="dataset name; written to data/<name>")],
+    out: Annotated[Path | None, typer.Option(help="output folder (default data/<name>)")] = None,
+    image_size: int = 128,
+    min_face_px: Annotated[int, typer.Option(help="smallest face box side to keep, px")] = 40,
+) -> None:
+    """Ingest any folder of photos as an OOD set; every skipped file is listed in ingest_report.csv."""
+    from bench.progress import progress_bar
+    from datasets.folder import ingest_folder
+
+    with progress_bar(f"ingest {src}", None) as advance:
+        summary = ingest_folder(src, out or Path("data") / name, name=name, image_size=image_size,
+                                min_face_px=min_face_px, progress=advance)
+    _print_summary(summary)
+
+
+def _print_summary(summary: Any) -> None:
+    reasons = ", ".join(f"{k}: {v}" for k, v in summary.reasons.items()) or "none"
+    console.print(f"{summary.out}: {summary.ingested} ingested, {summary.skipped} skipped ({reasons})")
+    console.print(f"per-file report: {summary.report_path}")
+
+
+@data_app.command("contact-sheet")
+def data_contact_sheet(
+    dataset: Annotated[str, typer.Argument(help="prepared dataset name under data/")],
+    out: Annotated[Path | None, typer.Option(help="PNG path (default results/figures/contact_<name>.png)")] = None,
+    params_file: ParamsOpt = None, profile: ProfileOpt = None,
+) -> None:
+    """Draw a subjects x expressions grid of a prepared dataset, to eyeball it."""
+    from bench import layout
+    from datasets.synthetic import contact_sheet
+
+    params = _params(params_file, profile)
+    target = out or layout.figures_dir(params) / f"contact_{dataset}.png"
+    contact_sheet(layout.dataset_dir(params, dataset), target)
+    console.print(f"wrote {target}")
+
+
+@app.command("train")
+def train_command(model: ModelOpt, params_file: ParamsOpt = None, profile: ProfileOpt = None,
+                  device: DeviceOpt = None) -> None:
+    """Train one model on the params' training dataset; writes checkpoints/<model>/<dataset>/model.pt."""
+    from bench.train import train
+
+    params = _params(params_file, profile)
+    console.print(f"checkpoint: {train(params, model, _device(params, device))}")
+
+
+@app.command("synthesize")
+def synthesize_command(model: ModelOpt, dataset: DatasetOpt, params_file: ParamsOpt = None,
+                       profile: ProfileOpt = None, device: DeviceOpt = None) -> None:
+    """Translate every neutral test face of a dataset to every target expression."""
+    from bench.synthesize import synthesize
+
+    params = _params(params_file, profile)
+    console.print(f"outputs: {synthesize(params, model, dataset, _device(params, device))}")
+
+
+@app.command("evaluate")
+def evaluate_command(model: ModelOpt, dataset: DatasetOpt, params_file: ParamsOpt = None,
+                     profile: ProfileOpt = None, device: DeviceOpt = None) -> None:
+    """Score a model's outputs on a dataset with every metric in params (one row per image)."""
+    from bench.evaluate import evaluate
+
+    params = _params(params_file, profile)
+    console.print(f"records: {evaluate(params, model, dataset, _device(params, device))}")
+
+
+@app.command("report")
+def report_command(
+    models: Annotated[str | None, typer.Option(help="comma-separated models (default: params)")] = None,
+    datasets: Annotated[str | None, typer.Option(help="comma-separated datasets (default: params)")] = None,
+    params_file: ParamsOpt = None, profile: ProfileOpt = None,
+) -> None:
+    """Write the comparison tables (CSV, Markdown, LaTeX) and figures into results/."""
+    from bench.data import check_dataset_names
+    from bench.report import report
+    from models.registry import MODELS
+
+    params = _params(params_file, profile)
+    chosen_models = MODELS.parse(models or params["models"])
+    chosen_datasets = check_dataset_names(params, datasets or params["eval_datasets"])
+    report(params, chosen_models, chosen_datasets)
+
+
+@app.command("run")
+def run_command(
+    models: Annotated[str | None, typer.Option(help="comma-separated models (default: params)")] = None,
+    datasets: Annotated[str | None, typer.Option(help="comma-separated datasets (default: params)")] = None,
+    retrain: Annotated[bool, typer.Option(help="train even where a checkpoint exists")] = False,
+    params_file: ParamsOpt = None, profile: ProfileOpt = None, device: DeviceOpt = None,
+) -> None:
+    """Everything for the chosen models x datasets: prepare missing data, train where no checkpoint
+    exists, synthesize, evaluate, report. Example: `bench run --models identity --datasets synthetic`."""
+    from bench.run import run
+
+    params = _params(params_file, profile)
+    run(params, models, datasets, retrain=retrain, device=_device(params, device))
+
+
+def main() -> None:
+    """Console-script entry point: user errors become one line on stderr and exit code 2."""
+    try:
+        app()
+    except UserError as error:
+        console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

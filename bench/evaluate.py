@@ -1,0 +1,155 @@
+"""Scoring a model's outputs on one dataset with every configured metric.
+
+Each output image is decoded once and fed to all metrics from the same batch.
+Writes ``results/records/<model>__<dataset>.parquet`` (one row per output,
+provenance in the parquet metadata) and ``results/metrics/<model>__<dataset>.json``
+(mean and bootstrap interval per metric), both atomically.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from bench import atomic, layout, provenance
+from bench.progress import progress_bar
+from bench.synthesize import OUTPUTS_MANIFEST, read_outputs
+from datasets.manifest import MANIFEST, read_info, read_manifest
+from datasets.tensors import decode_images, to_model_range
+from datasets.vocabulary import INDEX
+from metrics.aggregate import summarise
+from metrics.base import Metric, ScoringBatch
+from metrics.registry import METRICS
+
+RECORD_KEYS = ("model", "dataset", "output_id", "source_id", "subject", "target_expression", "has_reference")
+
+
+def build_metrics(params: dict[str, Any], device: torch.device) -> list[Metric]:
+    """Instantiate the metrics listed in params, on ``device``."""
+    settings = params.get("metric_settings") or {}
+    return [METRICS.load(n)(**(settings.get(n) or {})).to(device) for n in METRICS.parse(params["metrics"])]
+
+
+def reference_files(dataset_frame: pd.DataFrame, outputs: pd.DataFrame) -> pd.Series:
+    """For each output, the dataset file of the same subject with the target expression (or NaN)."""
+    real = dataset_frame.sort_values("image_id").drop_duplicates(["subject", "expression"])
+    lookup = real.set_index(["subject", "expression"])["file"]
+    keys = pd.MultiIndex.from_arrays([outputs["subject"], outputs["target_expression"]])
+    return pd.Series(lookup.reindex(keys).to_numpy(), index=outputs.index)
+
+
+def score(params: dict[str, Any], model_name: str, dataset: str, device: torch.device) -> pd.DataFrame:
+    """Per-image records of every metric for (model, dataset)."""
+    data_root = layout.dataset_dir(params, dataset)
+    out_root = layout.outputs_dir(params, model_name, dataset)
+    outputs = read_outputs(params, model_name, dataset)
+    frame = read_manifest(data_root)
+    by_id = frame.set_index("image_id")["file"]
+    refs = reference_files(frame, outputs)
+    # decode every distinct source and reference once
+    source_ids = sorted(set(outputs["source_id"]))
+    source_pixels = decode_images([data_root / by_id[i] for i in source_ids])
+    source_row = {i: k for k, i in enumerate(source_ids)}
+    ref_files = sorted(set(refs.dropna()))
+    ref_pixels = decode_images([data_root / f for f in ref_files])
+    ref_row = {f: k for k, f in enumerate(ref_files)}
+
+    metrics = build_metrics(params, device)
+    batch_size = int((params.get("evaluation") or {}).get("batch_size", 64))
+    columns: dict[str, list[np.ndarray]] = {}
+    with progress_bar(f"evaluate {model_name} on {dataset}", len(outputs)) as advance:
+        for start in range(0, len(outputs), batch_size):
+            part = outputs.iloc[start : start + batch_size]
+            part_refs = refs.iloc[start : start + batch_size]
+            out_px = decode_images([out_root / f for f in part["file"]]).to(device)
+            src_px = source_pixels[[source_row[i] for i in part["source_id"]]].to(device)
+            has_ref = torch.tensor(part_refs.notna().to_numpy(), device=device)
+            ref_px = torch.zeros_like(out_px)
+            if bool(has_ref.any()):
+                ref_px[has_ref] = ref_pixels[[ref_row[f] for f in part_refs.dropna()]].to(device)
+            batch = ScoringBatch(
+                sources=to_model_range(src_px), outputs=to_model_range(out_px),
+                target_expressions=torch.tensor([INDEX[t] for t in part["target_expression"]], device=device),
+                references=to_model_range(ref_px), has_reference=has_ref,
+            )
+            with torch.inference_mode():
+                for metric in metrics:
+                    for column, values in metric.score(batch).items():
+                        columns.setdefault(column, []).append(np.asarray(values, dtype=np.float64))
+            advance(len(part))
+    records = outputs[["output_id", "source_id", "subject", "target_expression"]].copy()
+    records.insert(0, "dataset", dataset)
+    records.insert(0, "model", model_name)
+    records["has_reference"] = refs.notna().to_numpy()
+    for column, parts in columns.items():
+        records[column] = np.concatenate(parts)
+    weights = {k: v for m in metrics for k, v in m.weight_checksums().items()}
+    records.attrs["provenance"] = provenance.collect(
+        params, weights=weights,
+        inputs={
+            f"data/{dataset}/{MANIFEST}": provenance.file_digest(data_root / MANIFEST),
+            f"outputs/{model_name}/{dataset}/{OUTPUTS_MANIFEST}": provenance.file_digest(out_root / OUTPUTS_MANIFEST),
+        },
+    )
+    records.attrs["ood"] = read_info(data_root).ood
+    return records
+
+
+def metric_columns(records: pd.DataFrame) -> list[str]:
+    """The metric value columns of a records frame."""
+    return [c for c in records.columns if c not in RECORD_KEYS]
+
+
+def write_records(records: pd.DataFrame, path: Path) -> None:
+    """Parquet with the provenance JSON in the schema metadata, written atomically."""
+    table = pa.Table.from_pandas(records, preserve_index=False)
+    meta = dict(table.schema.metadata or {})
+    meta.pop(b"pandas", None)  # holds attrs; provenance goes in its own key
+    meta[b"fes_bench_provenance"] = json.dumps(records.attrs.get("provenance", {}), sort_keys=True).encode()
+    meta[b"fes_bench_ood"] = json.dumps(bool(records.attrs.get("ood", False))).encode()
+    table = table.replace_schema_metadata(meta)
+    with atomic.atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def read_records(path: Path) -> pd.DataFrame:
+    """Read a records parquet back with its provenance in ``attrs``."""
+    table = pq.read_table(path)
+    records = table.to_pandas()
+    meta = table.schema.metadata or {}
+    records.attrs["provenance"] = json.loads(meta.get(b"fes_bench_provenance", b"{}"))
+    records.attrs["ood"] = json.loads(meta.get(b"fes_bench_ood", b"false"))
+    return records
+
+
+def evaluate(params: dict[str, Any], model_name: str, dataset: str, device: torch.device) -> Path:
+    """Score (model, dataset); write records and the metrics JSON; return the records path."""
+    records = score(params, model_name, dataset, device)
+    path = layout.records_path(params, model_name, dataset)
+    write_records(records, path)
+    evaluation = params.get("evaluation") or {}
+    summary = summarise(
+        records, metric_columns(records), by=["model", "dataset"], seed=int(params["seed"]),
+        resamples=int(evaluation.get("bootstrap_resamples", 1000)),
+        confidence=float(evaluation.get("confidence", 0.95)),
+    )
+    body = {
+        "model": model_name, "dataset": dataset, "outputs": len(records),
+        "metrics": {
+            r.metric: {"mean": r.mean, "ci_low": r.ci_low, "ci_high": r.ci_high, "n": int(r.n)}
+            for r in summary.itertuples()
+        },
+        "provenance": records.attrs["provenance"],
+    }
+    atomic.write_text(
+        layout.metrics_path(params, model_name, dataset),
+        json.dumps(body, indent=2, sort_keys=True, allow_nan=True) + "\n",
+    )
+    return path

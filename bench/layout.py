@@ -1,0 +1,53 @@
+"""Where every stage reads and writes (one place, so stages and DVC agree).
+
+::
+
+    data/<dataset>/                          prepared images + manifest.csv
+    checkpoints/<model>/<train-dataset>/model.pt
+    outputs/<model>/<dataset>/<target>/<source-id>.png + outputs.csv
+    results/records/<model>__<dataset>.parquet   one row per output image
+    results/metrics/<model>__<dataset>.json      aggregated, DVC metrics
+    results/tables/, results/figures/            written by the report
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def _root(params: dict[str, Any], key: str) -> Path:
+    return Path(params["paths"][key])
+
+
+def dataset_dir(params: dict[str, Any], dataset: str) -> Path:
+    """Prepared dataset folder."""
+    return _root(params, "data") / dataset
+
+
+def checkpoint_path(params: dict[str, Any], model: str) -> Path:
+    """Checkpoint of ``model`` trained on the params' training dataset."""
+    return _root(params, "checkpoints") / model / params["train_dataset"] / "model.pt"
+
+
+def outputs_dir(params: dict[str, Any], model: str, dataset: str) -> Path:
+    """Generated images of ``model`` over ``dataset``."""
+    return _root(params, "outputs") / model / dataset
+
+
+def records_path(params: dict[str, Any], model: str, dataset: str) -> Path:
+    """Per-image metric records."""
+    return _root(params, "results") / "records" / f"{model}__{dataset}.parquet"
+
+
+def metrics_path(params: dict[str, Any], model: str, dataset: str) -> Path:
+    """Aggregated metrics JSON (declared as DVC metrics)."""
+    return _root(params, "results") / "metrics" / f"{model}__{dataset}.json"
+
+
+def tables_dir(params: dict[str, Any]) -> Path:
+    return _root(params, "results") / "tables"
+
+
+def figures_dir(params: dict[str, Any]) -> Path:
+    return _root(params, "results") / "figures"

@@ -1,0 +1,82 @@
+"""Collect the records of every (model, dataset), aggregate once, write tables and figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bench import layout, provenance
+from bench.errors import UserError
+from bench.evaluate import metric_columns, read_records
+from bench.progress import console
+from bench.report.columns import known_columns
+from bench.report.figures import comparison_grid, per_expression_plot, save_figure
+from bench.report.tables import write_tables
+from bench.synthesize import read_outputs, source_faces
+from datasets.manifest import read_manifest
+from metrics.aggregate import summarise
+
+
+def report_record(params: dict[str, Any], records: list[pd.DataFrame]) -> dict[str, Any]:
+    """Provenance of the report: params, code, versions, and every record file's inputs and weights."""
+    weights: dict[str, str] = {}
+    inputs: dict[str, str] = {}
+    for frame in records:
+        weights.update(frame.attrs.get("provenance", {}).get("weights_sha256", {}))
+        inputs.update(frame.attrs.get("provenance", {}).get("inputs_sha256", {}))
+    return provenance.collect(params, weights=weights, inputs=inputs)
+
+
+def report(params: dict[str, Any], models: list[str], datasets: list[str]) -> list[Path]:
+    """Write results/tables/* and results/figures/* for ``models`` x ``datasets``; return the paths."""
+    per_pair = []
+    for model in models:
+        for dataset in datasets:
+            path = layout.records_path(params, model, dataset)
+            if not path.is_file():
+                raise UserError(f"no records for {model} on {dataset} at {path} (run `bench evaluate` first)")
+            per_pair.append(read_records(path))
+    records = pd.concat(per_pair, ignore_index=True)
+    record = report_record(params, per_pair)
+    columns = known_columns(params["metrics"])
+    value_columns = [c for c in metric_columns(records) if c in columns]
+    evaluation = params.get("evaluation") or {}
+    seed = int(params["seed"])
+    options = dict(seed=seed, resamples=int(evaluation.get("bootstrap_resamples", 1000)),
+                   confidence=float(evaluation.get("confidence", 0.95)))
+    summary = summarise(records, value_columns, by=["model", "dataset"], **options)
+    per_expression = summarise(records, value_columns, by=["model", "dataset", "target_expression"], **options)
+    info = {}
+    for frame in per_pair:
+        name = frame["dataset"].iloc[0]
+        info[name] = {"ood": bool(frame.attrs.get("ood")), "outputs": len(frame),
+                      "sources": frame["source_id"].nunique()}
+    paths = write_tables(summary, per_expression, models, datasets, columns, info, record,
+                         layout.tables_dir(params))
+    targets = list(params["targets"])
+    figure_sources = int((params.get("report") or {}).get("figure_sources", 3))
+    for dataset in datasets:
+        root = layout.dataset_dir(params, dataset)
+        sources = source_faces(params, dataset).head(figure_sources)
+        manifest = read_manifest(root, check_files=False)
+        real = manifest.sort_values("image_id").drop_duplicates(["subject", "expression"])
+        real_file = {(r.subject, r.expression): root / r.file for r in real.itertuples()}
+        input_file = {r.image_id: root / r.file for r in sources.itertuples()}
+        reference_file = {
+            (r.image_id, t): real_file[(r.subject, t)]
+            for r in sources.itertuples() for t in targets if (r.subject, t) in real_file
+        }
+        output_file = {}
+        for model in models:
+            out_root = layout.outputs_dir(params, model, dataset)
+            for r in read_outputs(params, model, dataset).itertuples():
+                output_file[(model, r.source_id, r.target_expression)] = out_root / r.file
+        grid = comparison_grid(dataset, sources, targets, models, output_file, input_file, reference_file)
+        paths += save_figure(grid, layout.figures_dir(params) / f"comparison_{dataset}", record)
+        subset = records[records["dataset"] == dataset]
+        plot = per_expression_plot(subset, value_columns, dataset, seed)
+        paths += save_figure(plot, layout.figures_dir(params) / f"per_expression_{dataset}", record)
+    console.print(f"report: {len(paths)} files under {layout.tables_dir(params).parent}")
+    return paths

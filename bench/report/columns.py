@@ -1,0 +1,15 @@
+"""What the report knows about each metric column: direction, description (from the metric classes)."""
+
+from __future__ import annotations
+
+from metrics.base import Column
+from metrics.registry import METRICS
+
+
+def known_columns(metric_names: list[str]) -> dict[str, Column]:
+    """Column name -> :class:`Column` for the given metrics, in declaration order."""
+    columns: dict[str, Column] = {}
+    for name in METRICS.parse(metric_names):
+        for column in METRICS.load(name).columns:
+            columns[column.name] = column
+    return columns

@@ -1,0 +1,126 @@
+"""Comparison tables in the shape of the paper's: models as rows, per dataset one column per metric.
+
+Cells are ``mean ± h`` with ``h`` the half-width of the 95% bootstrap interval;
+the best non-reference model per column is bold (Markdown and LaTeX). The CSV
+keeps the numbers unformatted (long format). Every file carries provenance as
+a comment (``#`` in CSV, ``<!-- -->`` in Markdown, ``%`` in LaTeX).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from bench import atomic
+from bench.provenance import as_comment
+from metrics.base import Column
+
+REFERENCE_MODELS = ("identity",)
+"""Rows shown for reference only: never marked best."""
+
+
+def format_cell(mean: float, low: float, high: float, digits: int = 3) -> str:
+    """``mean ± half-interval`` or ``n/a`` when the metric did not apply."""
+    if not math.isfinite(mean):
+        return "n/a"
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {(high - low) / 2:.{digits}f}"
+
+
+def best_models(summary: pd.DataFrame, columns: dict[str, Column]) -> set[tuple[str, str, str]]:
+    """(model, dataset, metric) of the best non-reference mean per dataset and metric."""
+    best = set()
+    candidates = summary[~summary["model"].isin(REFERENCE_MODELS) & summary["mean"].notna()]
+    for (dataset, metric), group in candidates.groupby(["dataset", "metric"]):
+        column = columns.get(metric)
+        if column is None or group.empty:
+            continue
+        value = group["mean"].max() if column.higher_is_better else group["mean"].min()
+        for model in group.loc[group["mean"] == value, "model"]:
+            best.add((model, dataset, metric))
+    return best
+
+
+def wide_table(
+    summary: pd.DataFrame, models: list[str], datasets: list[str], columns: dict[str, Column],
+    bold: tuple[str, str],
+) -> pd.DataFrame:
+    """Formatted wide table: index = model, columns = (dataset, metric ↑/↓)."""
+    best = best_models(summary, columns)
+    cells = {(r.model, r.dataset, r.metric): r for r in summary.itertuples()}
+    header = {m: f"{m} {'↑' if c.higher_is_better else '↓'}" for m, c in columns.items()}
+    data: dict[tuple[str, str], list[str]] = {}
+    for dataset in datasets:
+        for metric in columns:
+            values = []
+            for model in models:
+                row = cells.get((model, dataset, metric))
+                text = "n/a" if row is None else format_cell(row.mean, row.ci_low, row.ci_high)
+                if (model, dataset, metric) in best and text != "n/a":
+                    text = f"{bold[0]}{text}{bold[1]}"
+                values.append(text)
+            data[(dataset, header[metric])] = values
+    table = pd.DataFrame(data, index=pd.Index(models, name="model"))
+    table.columns = pd.MultiIndex.from_tuples(table.columns, names=["dataset", "metric"])
+    return table
+
+
+def notes(datasets_info: dict[str, dict[str, Any]], profile: str) -> list[str]:
+    """Footnotes: profile, sample sizes, reference images used per dataset."""
+    lines = [
+        f"Profile `{profile}`" + (
+            " (embedded synthetic smoke run: shows the pipeline works, not the paper's numbers)."
+            if profile == "smoke" else "."
+        ),
+        "Cells: mean ± half-width of the 95% percentile bootstrap interval (seeded); "
+        "↑ higher is better, ↓ lower is better; best non-reference model in bold; "
+        f"{', '.join(REFERENCE_MODELS)} (output = input) is a reference row, never marked best.",
+        "L1 / SSIM compare each output with the same subject's real image of the target expression; "
+        "n/a where the dataset has none.",
+    ]
+    for name, info in datasets_info.items():
+        kind = "out-of-distribution" if info["ood"] else "in-distribution"
+        lines.append(f"{name}: {kind}, {info['outputs']} outputs from {info['sources']} source faces.")
+    return lines
+
+
+def write_tables(
+    summary: pd.DataFrame, per_expression: pd.DataFrame, models: list[str], datasets: list[str],
+    columns: dict[str, Column], datasets_info: dict[str, dict[str, Any]], record: dict[str, Any],
+    out_dir,
+) -> list:
+    """Write comparison.{csv,md,tex} and per_expression.csv; return the paths."""
+    footnotes = notes(datasets_info, record.get("profile", ""))
+    csv_text = as_comment(record, "# ") + summary.to_csv(index=False, lineterminator="\n", float_format="%.6g")
+    per_expr_text = as_comment(record, "# ") + per_expression.to_csv(
+        index=False, lineterminator="\n", float_format="%.6g"
+    )
+    md_table = wide_table(summary, models, datasets, columns, bold=("**", "**"))
+    flat = md_table.copy()
+    flat.columns = [f"{d}: {m}" for d, m in flat.columns]
+    markdown = (
+        "# Comparison\n\n" + flat.to_markdown() + "\n\n" + "\n".join(f"- {n}" for n in footnotes)
+        + "\n\n<!-- " + as_comment(record, "").strip() + " -->\n"
+    )
+    tex_table = wide_table(summary, models, datasets, columns, bold=("\\textbf{", "}"))
+    tex_table.columns = tex_table.columns.map(lambda key: tuple(k.replace("_", "\\_") for k in key))
+    tex_table.index = tex_table.index.map(lambda name: name.replace("_", "\\_"))
+    latex = tex_table.to_latex(
+        escape=False, multicolumn=True, multicolumn_format="c", column_format="l" + "c" * tex_table.shape[1],
+        caption=" ".join(footnotes).replace("_", "\\_").replace("±", "$\\pm$").replace("↑", "$\\uparrow$")
+        .replace("↓", "$\\downarrow$").replace("`", ""),
+        label="tab:comparison",
+    )
+    latex = latex.replace("±", "$\\pm$").replace("↑", "$\\uparrow$").replace("↓", "$\\downarrow$")
+    latex = as_comment(record, "% ") + latex
+    paths = []
+    for name, text in (
+        ("comparison.csv", csv_text), ("comparison.md", markdown), ("comparison.tex", latex),
+        ("per_expression.csv", per_expr_text),
+    ):
+        atomic.write_text(out_dir / name, text)
+        paths.append(out_dir / name)
+    return paths

@@ -1,0 +1,44 @@
+"""``bench run``: the whole benchmark for chosen models x datasets without DVC."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from bench import layout
+from bench.data import check_dataset_names, declared_datasets, prepare
+from bench.evaluate import evaluate
+from bench.progress import console
+from bench.report import report
+from bench.synthesize import synthesize
+from bench.train import train
+from datasets.manifest import MANIFEST
+from models.registry import MODELS
+
+
+def run(
+    params: dict[str, Any], models: str | list[str] | None, datasets: str | list[str] | None,
+    retrain: bool, device: torch.device,
+) -> None:
+    """Prepare missing data, train missing checkpoints, then synthesize, evaluate and report."""
+    chosen_models = MODELS.parse(models or params["models"])
+    chosen_datasets = check_dataset_names(params, datasets or params["eval_datasets"])
+    needed = [params["train_dataset"], *chosen_datasets]
+    producers = declared_datasets(params)
+    missing_specs = sorted({
+        producers[name][0] for name in needed
+        if name in producers and not (layout.dataset_dir(params, name) / MANIFEST).is_file()
+    })
+    if missing_specs:
+        console.print(f"preparing data: {', '.join(missing_specs)}")
+        prepare(params, missing_specs)
+    for model in chosen_models:
+        if retrain or not layout.checkpoint_path(params, model).is_file():
+            train(params, model, device)
+        else:
+            console.print(f"{model}: using {layout.checkpoint_path(params, model)}")
+        for dataset in chosen_datasets:
+            synthesize(params, model, dataset, device)
+            evaluate(params, model, dataset, device)
+    report(params, chosen_models, chosen_datasets)

@@ -1,0 +1,100 @@
+"""Running a trained model over a dataset's neutral source faces, for every target expression.
+
+Writes ``outputs/<model>/<dataset>/<target>/<source-id>.png`` and ``outputs.csv``
+(output_id, source_id, subject, target_expression, file, sha256). The folder is
+built under a temporary name and swapped in at the end, so an interrupted run
+never leaves a half-written output set.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from bench import atomic, layout
+from bench.device import autocast
+from bench.errors import UserError
+from bench.progress import progress_bar
+from datasets.manifest import read_manifest, sha256_file
+from datasets.png import save_png
+from datasets.tensors import decode_images, to_model_range, to_uint8
+from datasets.vocabulary import INDEX, NEUTRAL, parse_expressions
+from models.base import load_generator
+
+OUTPUTS_MANIFEST = "outputs.csv"
+
+
+def source_faces(params: dict[str, Any], dataset: str) -> pd.DataFrame:
+    """Neutral test-split faces of ``dataset`` used as sources (sorted, capped by max_sources)."""
+    frame = read_manifest(layout.dataset_dir(params, dataset))
+    sources = frame[(frame["expression"] == NEUTRAL) & (frame["split"] == "test")]
+    sources = sources.sort_values("image_id").drop_duplicates("subject")
+    cap = (params.get("evaluation") or {}).get("max_sources")
+    if cap:
+        sources = sources.head(int(cap))
+    if sources.empty:
+        raise UserError(f"dataset {dataset!r} has no neutral test-split faces to translate")
+    return sources.reset_index(drop=True)
+
+
+def synthesize(params: dict[str, Any], model_name: str, dataset: str, device: torch.device) -> Path:
+    """Translate every source face of ``dataset`` to every target; return the outputs folder."""
+    model = load_generator(layout.checkpoint_path(params, model_name), expected_model=model_name)
+    model.to(device).eval()
+    targets = parse_expressions(params["targets"])
+    root = layout.dataset_dir(params, dataset)
+    sources = source_faces(params, dataset)
+    images = decode_images([root / f for f in sources["file"]])
+    if images.shape[-1] != model.image_size:
+        raise UserError(
+            f"{dataset} images are {images.shape[-1]} px but {model_name} was trained at "
+            f"{model.image_size} px; prepare data and train with the same profile"
+        )
+    final = layout.outputs_dir(params, model_name, dataset)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}."))
+    batch_size = int((params.get("evaluation") or {}).get("batch_size", 64))
+    rows = []
+    try:
+        with progress_bar(f"synthesize {model_name} on {dataset}", len(sources) * len(targets)) as advance:
+            for target in targets:
+                (staging / target).mkdir()
+                for start in range(0, len(sources), batch_size):
+                    batch = images[start : start + batch_size]
+                    labels = torch.full((len(batch),), INDEX[target], dtype=torch.int64, device=device)
+                    with torch.inference_mode(), autocast(device):
+                        out = model.translate(to_model_range(batch.to(device)), labels)
+                    pixels = to_uint8(out).permute(0, 2, 3, 1).cpu().numpy()
+                    for offset, array in enumerate(pixels):
+                        source = sources.iloc[start + offset]
+                        rel = f"{target}/{source['image_id']}.png"
+                        save_png(array, staging / rel)
+                        rows.append({
+                            "output_id": f"{source['image_id']}__{target}",
+                            "source_id": source["image_id"], "subject": source["subject"],
+                            "target_expression": target, "file": rel,
+                            "sha256": sha256_file(staging / rel),
+                        })
+                    advance(len(batch))
+        table = pd.DataFrame(rows).sort_values("output_id").reset_index(drop=True)
+        atomic.write_text(staging / OUTPUTS_MANIFEST, table.to_csv(index=False, lineterminator="\n"))
+        if final.exists():
+            shutil.rmtree(final)
+        staging.rename(final)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return final
+
+
+def read_outputs(params: dict[str, Any], model_name: str, dataset: str) -> pd.DataFrame:
+    """The outputs manifest of (model, dataset); clear error when not synthesized yet."""
+    path = layout.outputs_dir(params, model_name, dataset) / OUTPUTS_MANIFEST
+    if not path.is_file():
+        raise UserError(f"no outputs at {path.parent} (run `bench synthesize --model {model_name} --dataset {dataset}`)")
+    return pd.read_csv(path, dtype={"subject": str, "source_id": str, "output_id": str})

@@ -1,0 +1,116 @@
+"""The prepared-dataset format: ``data/<name>/`` = ``images/*.png`` + ``manifest.csv`` + ``dataset.json``.
+
+``manifest.csv`` has one row per image with the columns of :data:`COLUMNS`:
+
+- ``image_id``: unique, file-name safe id; the image is ``images/<image_id>.png``
+- ``subject``: identity id (string); splits never share a subject
+- ``expression``: canonical name from :mod:`datasets.vocabulary`
+- ``split``: ``train`` or ``test`` (OOD sets are all ``test``)
+- ``sha256``: hex digest of the PNG file's bytes
+- ``file``: path of the PNG relative to the dataset folder
+- ``source``: where the image came from (original file or ``synthetic``)
+
+``dataset.json`` holds the dataset's name, kind, image size, whether it is
+out-of-distribution, and the provenance of the ingest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bench import atomic
+from bench.errors import UserError
+from datasets.vocabulary import EXPRESSIONS
+
+COLUMNS: tuple[str, ...] = ("image_id", "subject", "expression", "split", "sha256", "file", "source")
+SPLITS: tuple[str, ...] = ("train", "test")
+MANIFEST = "manifest.csv"
+INFO = "dataset.json"
+IMAGES = "images"
+
+
+@dataclass
+class DatasetInfo:
+    """What ``dataset.json`` says about a prepared dataset."""
+
+    name: str
+    kind: str  # "synthetic", "synthetic_ood", "cfee", "folder"
+    image_size: int  # pixels, square
+    ood: bool  # out-of-distribution: sources only, no labelled targets of its own domain
+    description: str = ""
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def validate(frame: pd.DataFrame, where: str = "manifest") -> pd.DataFrame:
+    """Check columns, vocabulary, splits, id uniqueness and subject-disjointness; return ``frame``."""
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise UserError(f"{where}: missing column(s) {', '.join(missing)}")
+    bad_expr = sorted(set(frame["expression"]) - set(EXPRESSIONS))
+    if bad_expr:
+        raise UserError(f"{where}: unknown expression(s) {bad_expr}; valid: {', '.join(EXPRESSIONS)}")
+    bad_split = sorted(set(frame["split"]) - set(SPLITS))
+    if bad_split:
+        raise UserError(f"{where}: unknown split(s) {bad_split}; valid: {', '.join(SPLITS)}")
+    dup = frame["image_id"][frame["image_id"].duplicated()]
+    if len(dup):
+        raise UserError(f"{where}: duplicate image_id {dup.iloc[0]!r}")
+    per_subject = frame.groupby("subject")["split"].nunique()
+    shared = per_subject[per_subject > 1]
+    if len(shared):
+        raise UserError(f"{where}: subject {shared.index[0]!r} is in both train and test")
+    return frame
+
+
+def write_dataset(root: str | Path, frame: pd.DataFrame, info: DatasetInfo) -> None:
+    """Validate and write ``manifest.csv`` and ``dataset.json`` atomically (images already in place).
+
+    Rows are sorted by ``image_id`` so the file is byte-identical for the same content.
+    """
+    root = Path(root)
+    frame = validate(frame[list(COLUMNS)].copy(), where=str(root / MANIFEST))
+    frame["subject"] = frame["subject"].astype(str)
+    frame = frame.sort_values("image_id", kind="stable").reset_index(drop=True)
+    atomic.write_text(root / MANIFEST, frame.to_csv(index=False, lineterminator="\n"))
+    atomic.write_text(root / INFO, json.dumps(info.__dict__, indent=2, sort_keys=True) + "\n")
+
+
+def read_manifest(root: str | Path, check_files: bool = True) -> pd.DataFrame:
+    """Read and validate ``root/manifest.csv``; with ``check_files``, every image must exist."""
+    root = Path(root)
+    path = root / MANIFEST
+    if not path.is_file():
+        raise UserError(
+            f"no prepared dataset at {root}: {path} is missing "
+            "(prepare it first, e.g. `bench data synthetic` or `dvc repro data`)"
+        )
+    frame = pd.read_csv(path, dtype={"subject": str, "image_id": str, "sha256": str})
+    validate(frame, where=str(path))
+    if check_files:
+        for rel in frame["file"]:
+            if not (root / rel).is_file():
+                raise UserError(f"{path}: listed image {root / rel} does not exist")
+    return frame
+
+
+def read_info(root: str | Path) -> DatasetInfo:
+    """Read ``root/dataset.json``."""
+    path = Path(root) / INFO
+    if not path.is_file():
+        raise UserError(f"no prepared dataset at {root}: {path} is missing")
+    return DatasetInfo(**json.loads(path.read_text(encoding="utf-8")))

@@ -1,0 +1,1 @@
+"""Metrics (one row per output image), their registry, shared aggregation, and the weights manager."""

@@ -1,0 +1,1 @@
+"""Generators behind one interface (:class:`models.base.Generator`) and their registry."""

@@ -1,0 +1,133 @@
+"""The one generator interface every model sits behind.
+
+``bench`` only ever calls :meth:`Generator.translate`, :meth:`Generator.fit`,
+:meth:`Generator.save` and :func:`load_generator`; model-specific conditioning
+(action units, per-expression maps, base translators) stays inside the model.
+
+Contract: images are float tensors (B, 3, H, W) in [-1, 1], RGB, aligned faces;
+target expressions are int64 class indices (B,) into
+:data:`datasets.vocabulary.EXPRESSIONS`. ``translate`` returns the same shape
+and range and is deterministic in eval mode.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from bench import atomic
+from bench.errors import UserError
+from datasets.vocabulary import EXPRESSIONS
+
+CHECKPOINT_FORMAT = "fes-bench-checkpoint/1"
+
+
+@dataclass
+class TrainContext:
+    """What a model's :meth:`Generator.fit` gets besides the data.
+
+    ``steps`` is the number of optimisation steps; ``checkpoint_dir`` is where
+    resumable state lives; ``progress`` is called as ``progress(step, losses)``.
+    """
+
+    device: torch.device
+    seed: int
+    checkpoint_dir: Path
+    steps: int = 0
+    batch_size: int = 16
+    progress: Callable[[int, dict[str, float]], None] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Generator(nn.Module, abc.ABC):
+    """Base class of every expression-synthesis model.
+
+    Subclasses set :attr:`name` (the registry name) and :attr:`trainable`, take
+    their hyper-parameters as keyword arguments (from ``params.yaml``) and
+    implement :meth:`translate` (and :meth:`fit` when trainable).
+    """
+
+    name: ClassVar[str]
+    trainable: ClassVar[bool] = True
+
+    def __init__(self, image_size: int, num_expressions: int = len(EXPRESSIONS), **settings: Any):
+        super().__init__()
+        if image_size < 8:
+            raise UserError(f"image_size must be at least 8 px, got {image_size}")
+        self.image_size = int(image_size)
+        self.num_expressions = int(num_expressions)
+        self.settings = dict(settings)
+
+    @abc.abstractmethod
+    def translate(self, images: torch.Tensor, target_expressions: torch.Tensor) -> torch.Tensor:
+        """Translate faces (B, 3, H, W) in [-1, 1] to the target expressions (B,) int64."""
+
+    def fit(self, data: Any, context: TrainContext) -> None:
+        """Train on ``data`` (a :class:`datasets.tensors.ImageSet` of the training split)."""
+        if self.trainable:
+            raise NotImplementedError(f"{type(self).__name__} does not implement fit()")
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments that rebuild this model (stored in every checkpoint)."""
+        return {"image_size": self.image_size, "num_expressions": self.num_expressions, **self.settings}
+
+    def save(self, path: str | Path, metadata: dict[str, Any] | None = None) -> None:
+        """Write a checkpoint atomically: format tag, model name, config, weights, metadata."""
+        payload = {
+            "format": CHECKPOINT_FORMAT,
+            "model": self.name,
+            "config": self.config(),
+            "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
+            "metadata": metadata or {},
+        }
+        with atomic.atomic_path(path) as tmp:
+            torch.save(payload, tmp)
+
+    def check_inputs(self, images: torch.Tensor, target_expressions: torch.Tensor) -> None:
+        """Raise ``ValueError`` unless inputs follow the interface's shapes and ranges."""
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"images must be (B, 3, H, W), got {tuple(images.shape)}")
+        if target_expressions.shape != (images.shape[0],):
+            raise ValueError(
+                f"target_expressions must be ({images.shape[0]},), got {tuple(target_expressions.shape)}"
+            )
+        if len(target_expressions) and (
+            int(target_expressions.min()) < 0 or int(target_expressions.max()) >= self.num_expressions
+        ):
+            raise ValueError(f"target_expressions must lie in [0, {self.num_expressions})")
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint dict safely (``weights_only=True``) with clear errors for bad files."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint {path} does not exist (train first: `bench train`)")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for truncated / foreign files
+        raise UserError(f"checkpoint {path} is unreadable ({type(error).__name__}: {error})") from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise UserError(f"checkpoint {path} is not a fes-bench checkpoint ({CHECKPOINT_FORMAT})")
+    return payload
+
+
+def load_generator(path: str | Path, expected_model: str | None = None) -> Generator:
+    """Rebuild a generator from its checkpoint; ``expected_model`` guards against mixing files."""
+    from models.registry import MODELS
+
+    payload = read_checkpoint(path)
+    name = payload["model"]
+    if expected_model is not None and name != expected_model:
+        raise UserError(f"checkpoint {path} holds model {name!r}, not {expected_model!r}")
+    model = MODELS.load(name)(**payload["config"])
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as error:
+        raise UserError(f"checkpoint {path} does not fit model {name!r}: {error}") from None
+    return model.eval()

@@ -1,0 +1,13 @@
+"""The model registry: table-row name -> generator class, imported only when used."""
+
+from __future__ import annotations
+
+from bench.registry import LazyRegistry
+
+MODELS = LazyRegistry(
+    "model",
+    {
+        "identity": "models.identity:IdentityGenerator",
+    },
+)
+"""Every model the harness can train, run and score, by the name used in tables and the CLI."""
