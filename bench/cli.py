@@ -17,18 +17,28 @@ from bench.errors import UserError
 from bench.progress import console
 
 app = typer.Typer(
-    help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    help=__doc__,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
-data_app = typer.Typer(help="Prepare datasets into data/<name>/ (aligned PNGs + manifest.csv).",
-                       no_args_is_help=True)
+data_app = typer.Typer(
+    help="Prepare datasets into data/<name>/ (aligned PNGs + manifest.csv).", no_args_is_help=True
+)
 app.add_typer(data_app, name="data")
 
-ParamsOpt = Annotated[Path | None, typer.Option("--params", help="params file (default ./params.yaml)")]
+ParamsOpt = Annotated[
+    Path | None, typer.Option("--params", help="params file (default ./params.yaml)")
+]
 ProfileOpt = Annotated[str | None, typer.Option("--profile", help="profile to use: smoke | paper")]
-DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda (default: params)")]
+DeviceOpt = Annotated[
+    str | None, typer.Option("--device", help="auto | cpu | cuda (default: params)")
+]
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="model name (see `bench models`)")]
-DatasetOpt = Annotated[str, typer.Option("--dataset", "-d", help="prepared dataset name under data/")]
+DatasetOpt = Annotated[
+    str, typer.Option("--dataset", "-d", help="prepared dataset name under data/")
+]
 
 
 def _params(path: Path | None, profile: str | None) -> dict[str, Any]:
@@ -53,7 +63,9 @@ def _mount_weights() -> None:
         from bench.commands.weights import app as weights_app
     except ImportError:  # pragma: no cover - only while the manager is missing
         return
-    app.add_typer(weights_app, name="weights", help="Pretrained evaluator files: list | pull | verify.")
+    app.add_typer(
+        weights_app, name="weights", help="Pretrained evaluator files: list | pull | verify."
+    )
 
 
 _mount_weights()
@@ -69,7 +81,9 @@ def models_command() -> None:
     table = Table("model", "trainable", "description")
     for name in MODELS.names():
         cls = MODELS.load(name)
-        table.add_row(name, "yes" if cls.trainable else "no", (cls.__doc__ or "").strip().splitlines()[0])
+        table.add_row(
+            name, "yes" if cls.trainable else "no", (cls.__doc__ or "").strip().splitlines()[0]
+        )
     console.print(table)
 
 
@@ -90,8 +104,11 @@ def metrics_command() -> None:
 
 @data_app.command("prepare")
 def data_prepare(
-    specs: Annotated[list[str] | None, typer.Argument(help="dataset specs from params (default: all)")] = None,
-    params_file: ParamsOpt = None, profile: ProfileOpt = None,
+    specs: Annotated[
+        list[str] | None, typer.Argument(help="dataset specs from params (default: all)")
+    ] = None,
+    params_file: ParamsOpt = None,
+    profile: ProfileOpt = None,
 ) -> None:
     """Prepare every dataset declared under `datasets:` in params (the DVC `data` stage)."""
     from bench.data import prepare
@@ -105,7 +122,9 @@ def data_synthetic(
     out: Annotated[Path, typer.Option(help="parent folder of the dataset folders")] = Path("data"),
     seed: Annotated[int, typer.Option(help="generator seed")] = 0,
     image_size: Annotated[int, typer.Option(help="side in pixels")] = 64,
-    train_subjects: int = 24, test_subjects: int = 8, ood_subjects: int = 4,
+    train_subjects: int = 24,
+    test_subjects: int = 8,
+    ood_subjects: int = 4,
 ) -> None:
     """Write the embedded synthetic face set (train/test + one OOD set per style) without params."""
     from bench.progress import progress_bar
@@ -113,8 +132,15 @@ def data_synthetic(
 
     total = (train_subjects + test_subjects + ood_subjects * len(STYLES)) * 7
     with progress_bar("synthetic faces", total) as advance:
-        roots = generate(out, seed=seed, image_size=image_size, train_subjects=train_subjects,
-                         test_subjects=test_subjects, ood_subjects=ood_subjects, progress=advance)
+        roots = generate(
+            out,
+            seed=seed,
+            image_size=image_size,
+            train_subjects=train_subjects,
+            test_subjects=test_subjects,
+            ood_subjects=ood_subjects,
+            progress=advance,
+        )
     for root in roots:
         console.print(f"prepared {root}")
 
@@ -123,15 +149,23 @@ def data_synthetic(
 def data_cfee(
     root: Annotated[Path, typer.Argument(help="your copy of CFEE_Database_230")],
     out: Annotated[Path, typer.Option(help="output dataset folder")] = Path("data/cfee"),
-    image_size: int = 128, test_fraction: float = 0.2, seed: int = 0,
+    image_size: int = 128,
+    test_fraction: float = 0.2,
+    seed: int = 0,
 ) -> None:
     """Ingest CFEE from its distributed layout: detect, align on the eyes, crop, split by subject."""
     from bench.progress import progress_bar
     from datasets.cfee import ingest_cfee
 
     with progress_bar("CFEE ingest", None) as advance:
-        summary = ingest_cfee(root, out, image_size=image_size, test_fraction=test_fraction, seed=seed,
-                              progress=advance)
+        summary = ingest_cfee(
+            root,
+            out,
+            image_size=image_size,
+            test_fraction=test_fraction,
+            seed=seed,
+            progress=advance,
+        )
     _print_summary(summary)
 
 
@@ -148,22 +182,33 @@ def data_folder(
     from datasets.folder import ingest_folder
 
     with progress_bar(f"ingest {src}", None) as advance:
-        summary = ingest_folder(src, out or Path("data") / name, name=name, image_size=image_size,
-                                min_face_px=min_face_px, progress=advance)
+        summary = ingest_folder(
+            src,
+            out or Path("data") / name,
+            name=name,
+            image_size=image_size,
+            min_face_px=min_face_px,
+            progress=advance,
+        )
     _print_summary(summary)
 
 
 def _print_summary(summary: Any) -> None:
     reasons = ", ".join(f"{k}: {v}" for k, v in summary.reasons.items()) or "none"
-    console.print(f"{summary.out}: {summary.ingested} ingested, {summary.skipped} skipped ({reasons})")
+    console.print(
+        f"{summary.out}: {summary.ingested} ingested, {summary.skipped} skipped ({reasons})"
+    )
     console.print(f"per-file report: {summary.report_path}")
 
 
 @data_app.command("contact-sheet")
 def data_contact_sheet(
     dataset: Annotated[str, typer.Argument(help="prepared dataset name under data/")],
-    out: Annotated[Path | None, typer.Option(help="PNG path (default results/figures/contact_<name>.png)")] = None,
-    params_file: ParamsOpt = None, profile: ProfileOpt = None,
+    out: Annotated[
+        Path | None, typer.Option(help="PNG path (default results/figures/contact_<name>.png)")
+    ] = None,
+    params_file: ParamsOpt = None,
+    profile: ProfileOpt = None,
 ) -> None:
     """Draw a subjects x expressions grid of a prepared dataset, to eyeball it."""
     from bench import layout
@@ -176,8 +221,12 @@ def data_contact_sheet(
 
 
 @app.command("train")
-def train_command(model: ModelOpt, params_file: ParamsOpt = None, profile: ProfileOpt = None,
-                  device: DeviceOpt = None) -> None:
+def train_command(
+    model: ModelOpt,
+    params_file: ParamsOpt = None,
+    profile: ProfileOpt = None,
+    device: DeviceOpt = None,
+) -> None:
     """Train one model on the params' training dataset; writes checkpoints/<model>/<dataset>/model.pt."""
     from bench.train import train
 
@@ -186,8 +235,13 @@ def train_command(model: ModelOpt, params_file: ParamsOpt = None, profile: Profi
 
 
 @app.command("synthesize")
-def synthesize_command(model: ModelOpt, dataset: DatasetOpt, params_file: ParamsOpt = None,
-                       profile: ProfileOpt = None, device: DeviceOpt = None) -> None:
+def synthesize_command(
+    model: ModelOpt,
+    dataset: DatasetOpt,
+    params_file: ParamsOpt = None,
+    profile: ProfileOpt = None,
+    device: DeviceOpt = None,
+) -> None:
     """Translate every neutral test face of a dataset to every target expression."""
     from bench.synthesize import synthesize
 
@@ -196,8 +250,13 @@ def synthesize_command(model: ModelOpt, dataset: DatasetOpt, params_file: Params
 
 
 @app.command("evaluate")
-def evaluate_command(model: ModelOpt, dataset: DatasetOpt, params_file: ParamsOpt = None,
-                     profile: ProfileOpt = None, device: DeviceOpt = None) -> None:
+def evaluate_command(
+    model: ModelOpt,
+    dataset: DatasetOpt,
+    params_file: ParamsOpt = None,
+    profile: ProfileOpt = None,
+    device: DeviceOpt = None,
+) -> None:
     """Score a model's outputs on a dataset with every metric in params (one row per image)."""
     from bench.evaluate import evaluate
 
@@ -207,9 +266,14 @@ def evaluate_command(model: ModelOpt, dataset: DatasetOpt, params_file: ParamsOp
 
 @app.command("report")
 def report_command(
-    models: Annotated[str | None, typer.Option(help="comma-separated models (default: params)")] = None,
-    datasets: Annotated[str | None, typer.Option(help="comma-separated datasets (default: params)")] = None,
-    params_file: ParamsOpt = None, profile: ProfileOpt = None,
+    models: Annotated[
+        str | None, typer.Option(help="comma-separated models (default: params)")
+    ] = None,
+    datasets: Annotated[
+        str | None, typer.Option(help="comma-separated datasets (default: params)")
+    ] = None,
+    params_file: ParamsOpt = None,
+    profile: ProfileOpt = None,
 ) -> None:
     """Write the comparison tables (CSV, Markdown, LaTeX) and figures into results/."""
     from bench.data import check_dataset_names
@@ -224,10 +288,16 @@ def report_command(
 
 @app.command("run")
 def run_command(
-    models: Annotated[str | None, typer.Option(help="comma-separated models (default: params)")] = None,
-    datasets: Annotated[str | None, typer.Option(help="comma-separated datasets (default: params)")] = None,
+    models: Annotated[
+        str | None, typer.Option(help="comma-separated models (default: params)")
+    ] = None,
+    datasets: Annotated[
+        str | None, typer.Option(help="comma-separated datasets (default: params)")
+    ] = None,
     retrain: Annotated[bool, typer.Option(help="train even where a checkpoint exists")] = False,
-    params_file: ParamsOpt = None, profile: ProfileOpt = None, device: DeviceOpt = None,
+    params_file: ParamsOpt = None,
+    profile: ProfileOpt = None,
+    device: DeviceOpt = None,
 ) -> None:
     """Everything for the chosen models x datasets: prepare missing data, train where no checkpoint
     exists, synthesize, evaluate, report. Example: `bench run --models identity --datasets synthetic`."""

@@ -41,7 +41,9 @@ def load_params(path: str | Path | None = None, profile: str | None = None) -> d
     """Load and resolve the params file (see module doc); ``profile`` overrides the file's choice."""
     path = params_path(path)
     if not path.is_file():
-        raise UserError(f"params file {path} not found (run from the repository root or pass --params)")
+        raise UserError(
+            f"params file {path} not found (run from the repository root or pass --params)"
+        )
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as error:
@@ -49,7 +51,9 @@ def load_params(path: str | Path | None = None, profile: str | None = None) -> d
     profiles = raw.pop("profiles", {}) or {}
     chosen = profile or raw.get("profile", "smoke")
     if chosen not in profiles:
-        raise UserError(f"{path}: unknown profile {chosen!r}; defined: {', '.join(profiles) or 'none'}")
+        raise UserError(
+            f"{path}: unknown profile {chosen!r}; defined: {', '.join(profiles) or 'none'}"
+        )
     params = merge(raw, profiles[chosen])
     params["profile"] = chosen
     for key in ("image_size", "models", "eval_datasets", "train_dataset", "targets", "paths"):

@@ -26,7 +26,9 @@ def declared_datasets(params: dict[str, Any]) -> dict[str, tuple[str, dict[str, 
     for spec_name, spec in (params.get("datasets") or {}).items():
         kind = (spec or {}).get("kind")
         if kind not in KINDS:
-            raise UserError(f"params datasets.{spec_name}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
+            raise UserError(
+                f"params datasets.{spec_name}: kind must be one of {', '.join(KINDS)}, got {kind!r}"
+            )
         if kind == "synthetic":
             names[spec_name] = (spec_name, spec)
             for style in params["synthetic"]["styles"]:
@@ -53,7 +55,9 @@ def prepare(params: dict[str, Any], specs: list[str] | None = None) -> list[Path
     written: list[Path] = []
     for spec_name in specs:
         if spec_name not in declared:
-            raise UserError(f"no dataset spec {spec_name!r} in params; declared: {', '.join(declared)}")
+            raise UserError(
+                f"no dataset spec {spec_name!r} in params; declared: {', '.join(declared)}"
+            )
         spec = declared[spec_name]
         written += _prepare_one(params, spec_name, spec)
     return written
@@ -72,9 +76,14 @@ def _prepare_one(params: dict[str, Any], name: str, spec: dict[str, Any]) -> lis
         total += syn["ood_subjects"] * 7 * len(syn["styles"])
         with progress_bar(f"synthetic faces ({size} px)", total) as advance:
             roots = generate(
-                out.parent, seed=seed, image_size=size, train_subjects=syn["train_subjects"],
-                test_subjects=syn["test_subjects"], ood_subjects=syn["ood_subjects"],
-                images_per_expression=syn["images_per_expression"], styles=syn["styles"],
+                out.parent,
+                seed=seed,
+                image_size=size,
+                train_subjects=syn["train_subjects"],
+                test_subjects=syn["test_subjects"],
+                ood_subjects=syn["ood_subjects"],
+                images_per_expression=syn["images_per_expression"],
+                styles=syn["styles"],
                 progress=advance,
             )
         if out.name != "synthetic":
@@ -87,16 +96,24 @@ def _prepare_one(params: dict[str, Any], name: str, spec: dict[str, Any]) -> lis
 
         with progress_bar(f"CFEE ingest -> {out}", None) as advance:
             summary = ingest_cfee(
-                root, out, image_size=size, test_fraction=float(spec.get("test_fraction", 0.2)),
-                seed=seed, progress=advance,
+                root,
+                out,
+                image_size=size,
+                test_fraction=float(spec.get("test_fraction", 0.2)),
+                seed=seed,
+                progress=advance,
             )
     else:
         from datasets.folder import ingest_folder
 
         with progress_bar(f"folder ingest {root} -> {out}", None) as advance:
             summary = ingest_folder(
-                root, out, name=name, image_size=size,
-                min_face_px=int(ingest.get("min_face_px", 40)), progress=advance,
+                root,
+                out,
+                name=name,
+                image_size=size,
+                min_face_px=int(ingest.get("min_face_px", 40)),
+                progress=advance,
             )
     console.print(
         f"{name}: {summary.ingested} ingested, {summary.skipped} skipped "

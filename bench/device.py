@@ -23,4 +23,6 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 def autocast(device: torch.device):
     """bf16 autocast on CUDA, a no-op context on CPU (so CPU results stay bit-reproducible)."""
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    return torch.autocast(
+        device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"
+    )

@@ -28,13 +28,24 @@ from metrics.aggregate import summarise
 from metrics.base import Metric, ScoringBatch
 from metrics.registry import METRICS
 
-RECORD_KEYS = ("model", "dataset", "output_id", "source_id", "subject", "target_expression", "has_reference")
+RECORD_KEYS = (
+    "model",
+    "dataset",
+    "output_id",
+    "source_id",
+    "subject",
+    "target_expression",
+    "has_reference",
+)
 
 
 def build_metrics(params: dict[str, Any], device: torch.device) -> list[Metric]:
     """Instantiate the metrics listed in params, on ``device``."""
     settings = params.get("metric_settings") or {}
-    return [METRICS.load(n)(**(settings.get(n) or {})).to(device) for n in METRICS.parse(params["metrics"])]
+    return [
+        METRICS.load(n)(**(settings.get(n) or {})).to(device)
+        for n in METRICS.parse(params["metrics"])
+    ]
 
 
 def reference_files(dataset_frame: pd.DataFrame, outputs: pd.DataFrame) -> pd.Series:
@@ -45,7 +56,9 @@ def reference_files(dataset_frame: pd.DataFrame, outputs: pd.DataFrame) -> pd.Se
     return pd.Series(lookup.reindex(keys).to_numpy(), index=outputs.index)
 
 
-def score(params: dict[str, Any], model_name: str, dataset: str, device: torch.device) -> pd.DataFrame:
+def score(
+    params: dict[str, Any], model_name: str, dataset: str, device: torch.device
+) -> pd.DataFrame:
     """Per-image records of every metric for (model, dataset)."""
     data_root = layout.dataset_dir(params, dataset)
     out_root = layout.outputs_dir(params, model_name, dataset)
@@ -75,9 +88,13 @@ def score(params: dict[str, Any], model_name: str, dataset: str, device: torch.d
             if bool(has_ref.any()):
                 ref_px[has_ref] = ref_pixels[[ref_row[f] for f in part_refs.dropna()]].to(device)
             batch = ScoringBatch(
-                sources=to_model_range(src_px), outputs=to_model_range(out_px),
-                target_expressions=torch.tensor([INDEX[t] for t in part["target_expression"]], device=device),
-                references=to_model_range(ref_px), has_reference=has_ref,
+                sources=to_model_range(src_px),
+                outputs=to_model_range(out_px),
+                target_expressions=torch.tensor(
+                    [INDEX[t] for t in part["target_expression"]], device=device
+                ),
+                references=to_model_range(ref_px),
+                has_reference=has_ref,
             )
             with torch.inference_mode():
                 for metric in metrics:
@@ -92,10 +109,13 @@ def score(params: dict[str, Any], model_name: str, dataset: str, device: torch.d
         records[column] = np.concatenate(parts)
     weights = {k: v for m in metrics for k, v in m.weight_checksums().items()}
     records.attrs["provenance"] = provenance.collect(
-        params, weights=weights,
+        params,
+        weights=weights,
         inputs={
             f"data/{dataset}/{MANIFEST}": provenance.file_digest(data_root / MANIFEST),
-            f"outputs/{model_name}/{dataset}/{OUTPUTS_MANIFEST}": provenance.file_digest(out_root / OUTPUTS_MANIFEST),
+            f"outputs/{model_name}/{dataset}/{OUTPUTS_MANIFEST}": provenance.file_digest(
+                out_root / OUTPUTS_MANIFEST
+            ),
         },
     )
     records.attrs["ood"] = read_info(data_root).ood
@@ -112,7 +132,9 @@ def write_records(records: pd.DataFrame, path: Path) -> None:
     table = pa.Table.from_pandas(records, preserve_index=False)
     meta = dict(table.schema.metadata or {})
     meta.pop(b"pandas", None)  # holds attrs; provenance goes in its own key
-    meta[b"fes_bench_provenance"] = json.dumps(records.attrs.get("provenance", {}), sort_keys=True).encode()
+    meta[b"fes_bench_provenance"] = json.dumps(
+        records.attrs.get("provenance", {}), sort_keys=True
+    ).encode()
     meta[b"fes_bench_ood"] = json.dumps(bool(records.attrs.get("ood", False))).encode()
     table = table.replace_schema_metadata(meta)
     with atomic.atomic_path(path) as tmp:
@@ -129,6 +151,21 @@ def read_records(path: Path) -> pd.DataFrame:
     return records
 
 
+def _compact(record: dict[str, Any]) -> dict[str, Any]:
+    """Short provenance for the DVC metrics file (the full record is in the parquet metadata)."""
+    return {
+        "git_commit": record["git"]["commit"],
+        "git_dirty": record["git"]["dirty"],
+        "profile": record["profile"],
+        "params_sha256": record["params_sha256"],
+        "full_record": "fes_bench_provenance metadata of the records parquet",
+    }
+
+
+def _finite(value: float) -> float | None:
+    return value if np.isfinite(value) else None
+
+
 def evaluate(params: dict[str, Any], model_name: str, dataset: str, device: torch.device) -> Path:
     """Score (model, dataset); write records and the metrics JSON; return the records path."""
     records = score(params, model_name, dataset, device)
@@ -136,20 +173,30 @@ def evaluate(params: dict[str, Any], model_name: str, dataset: str, device: torc
     write_records(records, path)
     evaluation = params.get("evaluation") or {}
     summary = summarise(
-        records, metric_columns(records), by=["model", "dataset"], seed=int(params["seed"]),
+        records,
+        metric_columns(records),
+        by=["model", "dataset"],
+        seed=int(params["seed"]),
         resamples=int(evaluation.get("bootstrap_resamples", 1000)),
         confidence=float(evaluation.get("confidence", 0.95)),
     )
     body = {
-        "model": model_name, "dataset": dataset, "outputs": len(records),
+        "model": model_name,
+        "dataset": dataset,
+        "outputs": len(records),
         "metrics": {
-            r.metric: {"mean": r.mean, "ci_low": r.ci_low, "ci_high": r.ci_high, "n": int(r.n)}
+            r.metric: {
+                "mean": _finite(r.mean),
+                "ci_low": _finite(r.ci_low),
+                "ci_high": _finite(r.ci_high),
+                "n": int(r.n),
+            }
             for r in summary.itertuples()
         },
-        "provenance": records.attrs["provenance"],
+        "provenance": _compact(records.attrs["provenance"]),
     }
     atomic.write_text(
         layout.metrics_path(params, model_name, dataset),
-        json.dumps(body, indent=2, sort_keys=True, allow_nan=True) + "\n",
+        json.dumps(body, indent=2, sort_keys=True, allow_nan=False) + "\n",
     )
     return path

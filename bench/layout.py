@@ -7,7 +7,7 @@
     outputs/<model>/<dataset>/<target>/<source-id>.png + outputs.csv
     results/records/<model>__<dataset>.parquet   one row per output image
     results/metrics/<model>__<dataset>.json      aggregated, DVC metrics
-    results/tables/, results/figures/            written by the report
+    results/tables/, results/figures/ (PNG), results/pdf/ (PDF)   written by the report
 """
 
 from __future__ import annotations
@@ -51,3 +51,7 @@ def tables_dir(params: dict[str, Any]) -> Path:
 
 def figures_dir(params: dict[str, Any]) -> Path:
     return _root(params, "results") / "figures"
+
+
+def pdf_dir(params: dict[str, Any]) -> Path:
+    return _root(params, "results") / "pdf"

@@ -16,14 +16,28 @@ from pathlib import Path
 from typing import Any
 
 LIBRARIES = (
-    "fes-bench", "torch", "torchvision", "numpy", "scipy", "pandas", "pillow", "torchmetrics",
-    "clean-fid", "open_clip_torch", "deepface", "dlib-bin", "matplotlib", "seaborn", "dvc",
+    "fes-bench",
+    "torch",
+    "torchvision",
+    "numpy",
+    "scipy",
+    "pandas",
+    "pillow",
+    "torchmetrics",
+    "clean-fid",
+    "open_clip_torch",
+    "deepface",
+    "dlib-bin",
+    "matplotlib",
+    "seaborn",
+    "dvc",
 )
 
 
 @lru_cache(maxsize=1)
 def git_state() -> dict[str, Any]:
     """Commit hash of the working tree and whether tracked code differs from it (dvc.lock ignored)."""
+
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(["git", *args], capture_output=True, text=True, check=False)
 

@@ -18,18 +18,24 @@ from models.registry import MODELS
 
 
 def run(
-    params: dict[str, Any], models: str | list[str] | None, datasets: str | list[str] | None,
-    retrain: bool, device: torch.device,
+    params: dict[str, Any],
+    models: str | list[str] | None,
+    datasets: str | list[str] | None,
+    retrain: bool,
+    device: torch.device,
 ) -> None:
     """Prepare missing data, train missing checkpoints, then synthesize, evaluate and report."""
     chosen_models = MODELS.parse(models or params["models"])
     chosen_datasets = check_dataset_names(params, datasets or params["eval_datasets"])
     needed = [params["train_dataset"], *chosen_datasets]
     producers = declared_datasets(params)
-    missing_specs = sorted({
-        producers[name][0] for name in needed
-        if name in producers and not (layout.dataset_dir(params, name) / MANIFEST).is_file()
-    })
+    missing_specs = sorted(
+        {
+            producers[name][0]
+            for name in needed
+            if name in producers and not (layout.dataset_dir(params, name) / MANIFEST).is_file()
+        }
+    )
     if missing_specs:
         console.print(f"preparing data: {', '.join(missing_specs)}")
         prepare(params, missing_specs)

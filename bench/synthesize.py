@@ -61,12 +61,16 @@ def synthesize(params: dict[str, Any], model_name: str, dataset: str, device: to
     batch_size = int((params.get("evaluation") or {}).get("batch_size", 64))
     rows = []
     try:
-        with progress_bar(f"synthesize {model_name} on {dataset}", len(sources) * len(targets)) as advance:
+        with progress_bar(
+            f"synthesize {model_name} on {dataset}", len(sources) * len(targets)
+        ) as advance:
             for target in targets:
                 (staging / target).mkdir()
                 for start in range(0, len(sources), batch_size):
                     batch = images[start : start + batch_size]
-                    labels = torch.full((len(batch),), INDEX[target], dtype=torch.int64, device=device)
+                    labels = torch.full(
+                        (len(batch),), INDEX[target], dtype=torch.int64, device=device
+                    )
                     with torch.inference_mode(), autocast(device):
                         out = model.translate(to_model_range(batch.to(device)), labels)
                     pixels = to_uint8(out).permute(0, 2, 3, 1).cpu().numpy()
@@ -74,15 +78,21 @@ def synthesize(params: dict[str, Any], model_name: str, dataset: str, device: to
                         source = sources.iloc[start + offset]
                         rel = f"{target}/{source['image_id']}.png"
                         save_png(array, staging / rel)
-                        rows.append({
-                            "output_id": f"{source['image_id']}__{target}",
-                            "source_id": source["image_id"], "subject": source["subject"],
-                            "target_expression": target, "file": rel,
-                            "sha256": sha256_file(staging / rel),
-                        })
+                        rows.append(
+                            {
+                                "output_id": f"{source['image_id']}__{target}",
+                                "source_id": source["image_id"],
+                                "subject": source["subject"],
+                                "target_expression": target,
+                                "file": rel,
+                                "sha256": sha256_file(staging / rel),
+                            }
+                        )
                     advance(len(batch))
         table = pd.DataFrame(rows).sort_values("output_id").reset_index(drop=True)
-        atomic.write_text(staging / OUTPUTS_MANIFEST, table.to_csv(index=False, lineterminator="\n"))
+        atomic.write_text(
+            staging / OUTPUTS_MANIFEST, table.to_csv(index=False, lineterminator="\n")
+        )
         if final.exists():
             shutil.rmtree(final)
         staging.rename(final)
@@ -96,5 +106,7 @@ def read_outputs(params: dict[str, Any], model_name: str, dataset: str) -> pd.Da
     """The outputs manifest of (model, dataset); clear error when not synthesized yet."""
     path = layout.outputs_dir(params, model_name, dataset) / OUTPUTS_MANIFEST
     if not path.is_file():
-        raise UserError(f"no outputs at {path.parent} (run `bench synthesize --model {model_name} --dataset {dataset}`)")
+        raise UserError(
+            f"no outputs at {path.parent} (run `bench synthesize --model {model_name} --dataset {dataset}`)"
+        )
     return pd.read_csv(path, dtype={"subject": str, "source_id": str, "output_id": str})

@@ -39,10 +39,17 @@ def train(params: dict[str, Any], name: str, device: torch.device) -> Path:
     if model.trainable:
         data = load_image_set(data_root, split="train")
         training = params.get("training", {})
-        steps = int((training.get("steps") or {}).get(name, 0)) if isinstance(training.get("steps"), dict) else 0
+        steps = (
+            int((training.get("steps") or {}).get(name, 0))
+            if isinstance(training.get("steps"), dict)
+            else 0
+        )
         with progress_bar(f"train {name}", steps or None) as advance:
             context = TrainContext(
-                device=device, seed=int(params["seed"]), checkpoint_dir=target.parent, steps=steps,
+                device=device,
+                seed=int(params["seed"]),
+                checkpoint_dir=target.parent,
+                steps=steps,
                 batch_size=int(training.get("batch_size", 16)),
                 progress=lambda step, losses: advance(1, **losses),
             )
@@ -50,7 +57,10 @@ def train(params: dict[str, Any], name: str, device: torch.device) -> Path:
     else:
         console.print(f"{name}: nothing to train (reference model); writing its checkpoint")
     metadata = provenance.collect(
-        params, inputs={f"{params['train_dataset']}/{MANIFEST}": provenance.file_digest(data_root / MANIFEST)}
+        params,
+        inputs={
+            f"{params['train_dataset']}/{MANIFEST}": provenance.file_digest(data_root / MANIFEST)
+        },
     )
     model.save(target, metadata={"train_dataset": params["train_dataset"], "provenance": metadata})
     return target

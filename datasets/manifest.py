@@ -28,7 +28,15 @@ from bench import atomic
 from bench.errors import UserError
 from datasets.vocabulary import EXPRESSIONS
 
-COLUMNS: tuple[str, ...] = ("image_id", "subject", "expression", "split", "sha256", "file", "source")
+COLUMNS: tuple[str, ...] = (
+    "image_id",
+    "subject",
+    "expression",
+    "split",
+    "sha256",
+    "file",
+    "source",
+)
 SPLITS: tuple[str, ...] = ("train", "test")
 MANIFEST = "manifest.csv"
 INFO = "dataset.json"
@@ -63,7 +71,9 @@ def validate(frame: pd.DataFrame, where: str = "manifest") -> pd.DataFrame:
         raise UserError(f"{where}: missing column(s) {', '.join(missing)}")
     bad_expr = sorted(set(frame["expression"]) - set(EXPRESSIONS))
     if bad_expr:
-        raise UserError(f"{where}: unknown expression(s) {bad_expr}; valid: {', '.join(EXPRESSIONS)}")
+        raise UserError(
+            f"{where}: unknown expression(s) {bad_expr}; valid: {', '.join(EXPRESSIONS)}"
+        )
     bad_split = sorted(set(frame["split"]) - set(SPLITS))
     if bad_split:
         raise UserError(f"{where}: unknown split(s) {bad_split}; valid: {', '.join(SPLITS)}")

@@ -15,7 +15,9 @@ def save_png(pixels: np.ndarray, path: str | Path) -> None:
     if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
         raise ValueError(f"expected (H, W, 3) uint8 RGB, got {pixels.shape} {pixels.dtype}")
     with atomic.atomic_path(path) as tmp:
-        Image.fromarray(pixels, mode="RGB").save(tmp, format="PNG", optimize=False, compress_level=6)
+        Image.fromarray(pixels, mode="RGB").save(
+            tmp, format="PNG", optimize=False, compress_level=6
+        )
 
 
 def load_png(path: str | Path) -> np.ndarray:

@@ -31,9 +31,7 @@ def expression_index(name: str) -> int:
     try:
         return INDEX[name]
     except KeyError:
-        raise UserError(
-            f"unknown expression {name!r}; valid: {', '.join(EXPRESSIONS)}"
-        ) from None
+        raise UserError(f"unknown expression {name!r}; valid: {', '.join(EXPRESSIONS)}") from None
 
 
 def parse_expressions(names: str | list[str] | tuple[str, ...]) -> list[str]:

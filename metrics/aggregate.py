@@ -53,7 +53,17 @@ def summarise(
         for column in columns:
             if column not in group:
                 continue
-            mean, low, high, n = bootstrap_mean(group[column].to_numpy(), seed, resamples, confidence)
-            rows.append({**dict(zip(by, key, strict=True)), "metric": column, "mean": mean,
-                         "ci_low": low, "ci_high": high, "n": n})
+            mean, low, high, n = bootstrap_mean(
+                group[column].to_numpy(), seed, resamples, confidence
+            )
+            rows.append(
+                {
+                    **dict(zip(by, key, strict=True)),
+                    "metric": column,
+                    "mean": mean,
+                    "ci_low": low,
+                    "ci_high": high,
+                    "n": n,
+                }
+            )
     return pd.DataFrame(rows, columns=[*by, "metric", "mean", "ci_low", "ci_high", "n"])

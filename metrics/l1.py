@@ -15,7 +15,12 @@ class L1(Metric):
     name: ClassVar[str] = "l1"
     needs_reference: ClassVar[bool] = True
     columns: ClassVar[tuple[Column, ...]] = (
-        Column("L1", False, (0.0, 1.0), "mean absolute error to the real target image, pixels in [0, 1]"),
+        Column(
+            "L1",
+            False,
+            (0.0, 1.0),
+            "mean absolute error to the real target image, pixels in [0, 1]",
+        ),
     )
 
     def score(self, batch: ScoringBatch) -> dict[str, np.ndarray]:

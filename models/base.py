@@ -75,7 +75,11 @@ class Generator(nn.Module, abc.ABC):
 
     def config(self) -> dict[str, Any]:
         """Constructor arguments that rebuild this model (stored in every checkpoint)."""
-        return {"image_size": self.image_size, "num_expressions": self.num_expressions, **self.settings}
+        return {
+            "image_size": self.image_size,
+            "num_expressions": self.num_expressions,
+            **self.settings,
+        }
 
     def save(self, path: str | Path, metadata: dict[str, Any] | None = None) -> None:
         """Write a checkpoint atomically: format tag, model name, config, weights, metadata."""
@@ -98,7 +102,8 @@ class Generator(nn.Module, abc.ABC):
                 f"target_expressions must be ({images.shape[0]},), got {tuple(target_expressions.shape)}"
             )
         if len(target_expressions) and (
-            int(target_expressions.min()) < 0 or int(target_expressions.max()) >= self.num_expressions
+            int(target_expressions.min()) < 0
+            or int(target_expressions.max()) >= self.num_expressions
         ):
             raise ValueError(f"target_expressions must lie in [0, {self.num_expressions})")
 
@@ -111,7 +116,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for truncated / foreign files
-        raise UserError(f"checkpoint {path} is unreadable ({type(error).__name__}: {error})") from None
+        raise UserError(
+            f"checkpoint {path} is unreadable ({type(error).__name__}: {error})"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise UserError(f"checkpoint {path} is not a fes-bench checkpoint ({CHECKPOINT_FORMAT})")
     return payload

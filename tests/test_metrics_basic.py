@@ -15,8 +15,10 @@ from metrics.registry import METRICS
 def make_batch(outputs, references, has_reference=None):
     n = outputs.shape[0]
     return ScoringBatch(
-        sources=torch.zeros_like(outputs), outputs=outputs,
-        target_expressions=torch.ones(n, dtype=torch.int64), references=references,
+        sources=torch.zeros_like(outputs),
+        outputs=outputs,
+        target_expressions=torch.ones(n, dtype=torch.int64),
+        references=references,
         has_reference=torch.ones(n, dtype=torch.bool) if has_reference is None else has_reference,
     )
 

@@ -29,6 +29,10 @@ def report_record(params: dict[str, Any], records: list[pd.DataFrame]) -> dict[s
     return provenance.collect(params, weights=weights, inputs=inputs)
 
 
+def _figure_paths(params: dict[str, Any], stem: str) -> tuple[Path, Path]:
+    return layout.figures_dir(params) / f"{stem}.png", layout.pdf_dir(params) / f"{stem}.pdf"
+
+
 def report(params: dict[str, Any], models: list[str], datasets: list[str]) -> list[Path]:
     """Write results/tables/* and results/figures/* for ``models`` x ``datasets``; return the paths."""
     per_pair = []
@@ -36,7 +40,9 @@ def report(params: dict[str, Any], models: list[str], datasets: list[str]) -> li
         for dataset in datasets:
             path = layout.records_path(params, model, dataset)
             if not path.is_file():
-                raise UserError(f"no records for {model} on {dataset} at {path} (run `bench evaluate` first)")
+                raise UserError(
+                    f"no records for {model} on {dataset} at {path} (run `bench evaluate` first)"
+                )
             per_pair.append(read_records(path))
     records = pd.concat(per_pair, ignore_index=True)
     record = report_record(params, per_pair)
@@ -44,17 +50,26 @@ def report(params: dict[str, Any], models: list[str], datasets: list[str]) -> li
     value_columns = [c for c in metric_columns(records) if c in columns]
     evaluation = params.get("evaluation") or {}
     seed = int(params["seed"])
-    options = dict(seed=seed, resamples=int(evaluation.get("bootstrap_resamples", 1000)),
-                   confidence=float(evaluation.get("confidence", 0.95)))
+    options = dict(
+        seed=seed,
+        resamples=int(evaluation.get("bootstrap_resamples", 1000)),
+        confidence=float(evaluation.get("confidence", 0.95)),
+    )
     summary = summarise(records, value_columns, by=["model", "dataset"], **options)
-    per_expression = summarise(records, value_columns, by=["model", "dataset", "target_expression"], **options)
+    per_expression = summarise(
+        records, value_columns, by=["model", "dataset", "target_expression"], **options
+    )
     info = {}
     for frame in per_pair:
         name = frame["dataset"].iloc[0]
-        info[name] = {"ood": bool(frame.attrs.get("ood")), "outputs": len(frame),
-                      "sources": frame["source_id"].nunique()}
-    paths = write_tables(summary, per_expression, models, datasets, columns, info, record,
-                         layout.tables_dir(params))
+        info[name] = {
+            "ood": bool(frame.attrs.get("ood")),
+            "outputs": len(frame),
+            "sources": frame["source_id"].nunique(),
+        }
+    paths = write_tables(
+        summary, per_expression, models, datasets, columns, info, record, layout.tables_dir(params)
+    )
     targets = list(params["targets"])
     figure_sources = int((params.get("report") or {}).get("figure_sources", 3))
     for dataset in datasets:
@@ -66,17 +81,21 @@ def report(params: dict[str, Any], models: list[str], datasets: list[str]) -> li
         input_file = {r.image_id: root / r.file for r in sources.itertuples()}
         reference_file = {
             (r.image_id, t): real_file[(r.subject, t)]
-            for r in sources.itertuples() for t in targets if (r.subject, t) in real_file
+            for r in sources.itertuples()
+            for t in targets
+            if (r.subject, t) in real_file
         }
         output_file = {}
         for model in models:
             out_root = layout.outputs_dir(params, model, dataset)
             for r in read_outputs(params, model, dataset).itertuples():
                 output_file[(model, r.source_id, r.target_expression)] = out_root / r.file
-        grid = comparison_grid(dataset, sources, targets, models, output_file, input_file, reference_file)
-        paths += save_figure(grid, layout.figures_dir(params) / f"comparison_{dataset}", record)
+        grid = comparison_grid(
+            dataset, sources, targets, models, output_file, input_file, reference_file
+        )
+        paths += save_figure(grid, *_figure_paths(params, f"comparison_{dataset}"), record)
         subset = records[records["dataset"] == dataset]
-        plot = per_expression_plot(subset, value_columns, dataset, seed)
-        paths += save_figure(plot, layout.figures_dir(params) / f"per_expression_{dataset}", record)
+        plot = per_expression_plot(subset, value_columns, dataset, targets, seed)
+        paths += save_figure(plot, *_figure_paths(params, f"per_expression_{dataset}"), record)
     console.print(f"report: {len(paths)} files under {layout.tables_dir(params).parent}")
     return paths

