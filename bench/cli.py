@@ -199,6 +199,8 @@ def _print_summary(summary: Any) -> None:
         f"{summary.out}: {summary.ingested} ingested, {summary.skipped} skipped ({reasons})"
     )
     console.print(f"per-file report: {summary.report_path}")
+    for note in getattr(summary, "notes", ()) or ():
+        console.print(f"note: {note}")
 
 
 @data_app.command("contact-sheet")

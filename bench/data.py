@@ -120,4 +120,6 @@ def _prepare_one(params: dict[str, Any], name: str, spec: dict[str, Any]) -> lis
         f"({', '.join(f'{k}: {v}' for k, v in summary.reasons.items()) or 'none'}); "
         f"report: {summary.report_path}"
     )
+    for note in summary.notes:
+        console.print(f"note: {note}")
     return [out]

@@ -22,6 +22,7 @@ same seed gives byte-identical PNGs and manifests.
 
 from __future__ import annotations
 
+import numbers
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
@@ -54,7 +55,9 @@ MIN_IMAGE_SIZE = 32  # pixels; below this the eyes and mouth are under 3 px
 EYE_Y = -0.14  # normalised height of the eye centres in every image
 HEAD_Y = 0.04  # normalised centre of the face ellipse
 
-# SeedSequence stream keys: identities and per-image jitter never share draws.
+# Random streams are keyed SeedSequence([seed, purpose, stream, style index, subject, ...]):
+# purpose 0 draws a subject's identity, 1 one image's jitter, 2 a subject's style textures;
+# stream separates train/test subjects from the unseen OOD ones.
 _TRAIN_STREAM = 0
 _OOD_STREAM = 1
 
@@ -258,7 +261,9 @@ assert tuple(ACTIONS) == EXPRESSIONS
 # ---------------------------------------------------------------------------------------------
 
 
-def _ellipse_sdf(x: np.ndarray, y: np.ndarray, cx: float, cy: float, rx: float, ry: float):
+def _ellipse_sdf(
+    x: np.ndarray, y: np.ndarray, cx: float, cy: float, rx: float, ry: float
+) -> np.ndarray:
     """Approximate signed distance to an axis-aligned ellipse (negative inside)."""
     px, py = (x - cx) / rx, (y - cy) / ry
     k0 = np.sqrt(px * px + py * py)
@@ -266,7 +271,9 @@ def _ellipse_sdf(x: np.ndarray, y: np.ndarray, cx: float, cy: float, rx: float, 
     return k0 * (k0 - 1.0) / np.maximum(k1, 1e-9)
 
 
-def _box_sdf(x: np.ndarray, y: np.ndarray, cx: float, cy: float, hw: float, hh: float, r: float):
+def _box_sdf(
+    x: np.ndarray, y: np.ndarray, cx: float, cy: float, hw: float, hh: float, r: float
+) -> np.ndarray:
     """Signed distance to a rectangle of half-size ``(hw, hh)`` with corner radius ``r``."""
     qx = np.abs(x - cx) - hw + r
     qy = np.abs(y - cy) - hh + r
@@ -274,7 +281,7 @@ def _box_sdf(x: np.ndarray, y: np.ndarray, cx: float, cy: float, hw: float, hh: 
     return outside + np.minimum(np.maximum(qx, qy), 0.0) - r
 
 
-def _stroke_sdf(x: np.ndarray, y: np.ndarray, points: np.ndarray, radii: np.ndarray):
+def _stroke_sdf(x: np.ndarray, y: np.ndarray, points: np.ndarray, radii: np.ndarray) -> np.ndarray:
     """Signed distance to a polyline ``points`` (K, 2) whose half-thickness varies as ``radii``."""
     dist = np.full(x.shape, np.inf)
     for (ax, ay), (bx, by), ra, rb in zip(
@@ -287,14 +294,16 @@ def _stroke_sdf(x: np.ndarray, y: np.ndarray, points: np.ndarray, radii: np.ndar
     return dist
 
 
-def _bezier(p0: Sequence[float], p1: Sequence[float], p2: Sequence[float], n: int = 8):
+def _bezier(
+    p0: Sequence[float], p1: Sequence[float], p2: Sequence[float], n: int = 8
+) -> np.ndarray:
     """``n + 1`` points along the quadratic Bezier curve p0 -> p2 pulled toward p1."""
     t = np.linspace(0.0, 1.0, n + 1)[:, None]
     p0, p1, p2 = (np.asarray(p, dtype=float) for p in (p0, p1, p2))
     return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t**2 * p2
 
 
-def _gauss(x: np.ndarray, y: np.ndarray, cx: float, cy: float, sx: float, sy: float):
+def _gauss(x: np.ndarray, y: np.ndarray, cx: float, cy: float, sx: float, sy: float) -> np.ndarray:
     """Gaussian blob in [0, 1] with standard deviations ``(sx, sy)``."""
     return np.exp(-0.5 * (((x - cx) / sx) ** 2 + ((y - cy) / sy) ** 2))
 
@@ -370,6 +379,7 @@ def _lerp_palette(palette: np.ndarray, t: float) -> np.ndarray:
 
 
 def _rgb(colour: np.ndarray) -> RGB:
+    """A plain tuple colour, clipped to [0, 1]."""
     r, g, b = np.clip(colour, 0.0, 1.0)
     return (float(r), float(g), float(b))
 
@@ -379,7 +389,9 @@ def _vary(rng: np.random.Generator, colour: np.ndarray, amount: float) -> RGB:
     return _rgb(colour + rng.normal(0.0, amount, 3))
 
 
-def _hsv_colour(rng: np.random.Generator, sat: tuple[float, float], val: tuple[float, float]):
+def _hsv_colour(
+    rng: np.random.Generator, sat: tuple[float, float], val: tuple[float, float]
+) -> np.ndarray:
     """A random colour with saturation and value drawn from the given ranges."""
     hue = rng.uniform(0.0, 6.0)
     s, v = rng.uniform(*sat), rng.uniform(*val)
@@ -460,6 +472,7 @@ def jitter_action(rng: np.random.Generator, action: Action) -> Action:
 
 
 def _jitter(rng: np.random.Generator) -> _Jitter:
+    """Draw the per-image gaze and brightness nuisance."""
     return _Jitter(
         gaze_x=rng.uniform(-0.5, 0.5),
         gaze_y=rng.uniform(-0.3, 0.3),
@@ -480,7 +493,9 @@ class _Options:
     blank_eyes: bool = False  # no iris or pupil (statue)
 
 
-def _shade(c: _Canvas, colour: RGB, ident: Identity, opt: _Options, strength: float = 1.0):
+def _shade(
+    c: _Canvas, colour: RGB, ident: Identity, opt: _Options, strength: float = 1.0
+) -> np.ndarray:
     """Colour field lit from the identity's side, darker toward the image edges."""
     base = np.asarray(colour, dtype=float)
     if opt.flat:
@@ -544,7 +559,8 @@ def _draw_hair_back(c: _Canvas, ident: Identity, opt: _Options) -> None:
         radius = 1.0 + 0.05 * np.sin(11.0 * ang)
         rx, ry = w + 0.16, h + 0.12
         f = np.hypot(c.x / rx, (c.y - HEAD_Y + 0.05) / ry) / radius - 1.0
-        c.paint(c.cover(c.implicit(f)) * (c.y < HEAD_Y + 0.45), colour, _PARTS["hair"])
+        sdf = np.maximum(c.implicit(f), c.y - (HEAD_Y + 0.45))  # cut off at the shoulders
+        c.fill(sdf, colour, _PARTS["hair"])
 
 
 def _draw_body(c: _Canvas, ident: Identity, opt: _Options) -> None:
@@ -950,18 +966,20 @@ def _painting(r: Rendering, rng: np.random.Generator) -> np.ndarray:
 
 
 def _avatar(r: Rendering, rng: np.random.Generator) -> np.ndarray:
-    """Cartoon avatar: flat, saturated, quantised colours; thick dark outlines around regions."""
+    """Cartoon avatar: flat, saturated, quantised colours; thick dark outlines around regions.
+
+    Draws no random numbers: the flat look comes from the renderer's ``flat`` option.
+    """
     grey = _luma(r.rgb)[..., None]
     flat = np.round(np.clip(grey + 1.5 * (r.rgb - grey), 0.0, 1.0) * 8) / 8
-    boundary = np.zeros(r.parts.shape)
-    for axis in (0, 1):
-        change = np.diff(r.parts, axis=axis) != 0
-        lead = [slice(None), slice(None)]
-        lead[axis] = slice(None, -1)
-        boundary[tuple(lead)] += change
-        lead[axis] = slice(1, None)
-        boundary[tuple(lead)] += change
-    line = _dilate(np.clip(boundary, 0.0, 1.0), r.parts.shape[0] // 160)
+    parts = r.parts
+    edge = np.zeros(parts.shape, dtype=bool)  # both pixels on either side of a region change
+    down, right = parts[1:] != parts[:-1], parts[:, 1:] != parts[:, :-1]
+    edge[1:] |= down
+    edge[:-1] |= down
+    edge[:, 1:] |= right
+    edge[:, :-1] |= right
+    line = _dilate(edge.astype(float), parts.shape[0] // 160)
     return flat + line[..., None] * (np.array([0.10, 0.07, 0.12]) - flat)
 
 
@@ -1015,26 +1033,19 @@ def render_image(
     return _to_uint8(_STYLE_FILTERS[style](rendering, look))
 
 
-def _check_args(image_size: int, counts: dict[str, int], styles: Sequence[str], seed: int) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise UserError(f"synthetic data: seed must be a non-negative integer, got {seed!r}")
-    if (
-        isinstance(image_size, bool)
-        or not isinstance(image_size, int)
-        or image_size < MIN_IMAGE_SIZE
-    ):
-        raise UserError(
-            f"synthetic data: image_size must be an integer >= {MIN_IMAGE_SIZE} (pixels),"
-            f" got {image_size!r}"
-        )
-    for name, value in counts.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise UserError(f"synthetic data: {name} must be an integer >= 1, got {value!r}")
+def _check_int(name: str, value: object, minimum: int) -> int:
+    """``value`` as an int if it is an integer >= ``minimum``; a UserError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise UserError(f"synthetic data: {name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_styles(styles: Sequence[str]) -> None:
     unknown = [s for s in styles if s not in STYLES]
     if unknown:
         raise UserError(f"synthetic data: unknown style(s) {unknown}; valid: {', '.join(STYLES)}")
     if len(set(styles)) != len(styles):
-        raise UserError(f"synthetic data: styles listed twice in {list(styles)}")
+        raise UserError(f"synthetic data: a style is listed twice in {list(styles)}")
 
 
 @dataclass(frozen=True)
@@ -1122,14 +1133,14 @@ def generate(
     ``statue_o000``, with all seven expressions in that style. ``progress(n)`` is called with
     the number of images just written. The same arguments give byte-identical files.
     """
-    counts = {
-        "train_subjects": train_subjects,
-        "test_subjects": test_subjects,
-        "ood_subjects": ood_subjects,
-        "images_per_expression": images_per_expression,
-    }
-    styles = tuple(styles)
-    _check_args(image_size, counts, styles, seed)
+    seed = _check_int("seed", seed, 0)
+    image_size = _check_int("image_size (pixels)", image_size, MIN_IMAGE_SIZE)
+    train_subjects = _check_int("train_subjects", train_subjects, 1)
+    test_subjects = _check_int("test_subjects", test_subjects, 1)
+    ood_subjects = _check_int("ood_subjects", ood_subjects, 1)
+    images_per_expression = _check_int("images_per_expression", images_per_expression, 1)
+    styles = (styles,) if isinstance(styles, str) else tuple(styles)
+    _check_styles(styles)
     out_root = Path(out_root)
     provenance = {"generator": "datasets.synthetic", "seed": seed}
 
@@ -1146,7 +1157,12 @@ def generate(
             f"procedural synthetic faces: {train_subjects} train + {test_subjects} test subjects"
             f" x {len(EXPRESSIONS)} expressions x {images_per_expression} image(s), {image_size} px"
         ),
-        provenance={**provenance, **counts},
+        provenance={
+            **provenance,
+            "train_subjects": train_subjects,
+            "test_subjects": test_subjects,
+            "images_per_expression": images_per_expression,
+        },
     )
     written = [out_root / "synthetic"]
     _write_folder(written[0], subjects, info, seed, images_per_expression, progress)
