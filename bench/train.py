@@ -39,11 +39,7 @@ def train(params: dict[str, Any], name: str, device: torch.device) -> Path:
     if model.trainable:
         data = load_image_set(data_root, split="train")
         training = params.get("training", {})
-        steps = (
-            int((training.get("steps") or {}).get(name, 0))
-            if isinstance(training.get("steps"), dict)
-            else 0
-        )
+        steps = int((training.get("steps") or {}).get(name, 0))  # per-model schedule
         with progress_bar(f"train {name}", steps or None) as advance:
             context = TrainContext(
                 device=device,

@@ -237,16 +237,16 @@ ACTIONS: dict[str, Action] = {
         round_mouth=1.0,
     ),
     "disgusted": Action(
-        brow_inner=-0.05,
-        brow_outer=-0.03,
-        brow_in=0.02,
-        furrow=0.6,
+        brow_inner=-0.04,
+        brow_outer=-0.04,
+        brow_in=0.015,
+        furrow=0.3,
         eye_open=0.85,
         lower_lid=0.4,
         mouth_width=0.95,
         mouth_lift=-0.03,
         mouth_asym=0.04,
-        lip_raise=0.055,
+        lip_raise=0.07,
         teeth=0.7,
         smile_lines=0.6,
         nose_wrinkle=1.0,
@@ -405,7 +405,7 @@ def sample_identity(rng: np.random.Generator, vivid: bool = False) -> Identity:
     hair = _HAIR_COLOURS[rng.integers(len(_HAIR_COLOURS))]
     if vivid:
         hair = _VIVID_HAIR[rng.integers(len(_VIVID_HAIR))]
-    brow = hair * 0.7 if hair.mean() < 0.5 else hair * 0.5
+    brow = np.minimum(hair * 0.7 if hair.mean() < 0.5 else hair * 0.5, skin * 0.45)  # > skin
     lip = skin * np.array([0.85, 0.55, 0.55]) + np.array([0.12, 0.02, 0.04])
     accessory = ACCESSORIES[rng.choice(3, p=[0.6, 0.2, 0.2])]
     metals = np.array(
@@ -837,7 +837,8 @@ def render_face(
     _draw_hair_front(c, ident, opt)
     _draw_brows(c, ident, act)
     _draw_accessory(c, ident, opt)
-    rgb = np.clip(c.rgb * jit.brightness, 0.0, 1.0)
+    brightness = 1.0 if opt.flat else jit.brightness  # flat cartoon colours have no lighting
+    rgb = np.clip(c.rgb * brightness, 0.0, 1.0)
     return Rendering(rgb=rgb, person=np.clip(c.alpha, 0.0, 1.0), parts=c.parts)
 
 
@@ -919,7 +920,7 @@ def _statue(r: Rendering, rng: np.random.Generator) -> np.ndarray:
     stone = 0.42 + 0.5 * lum + 0.6 * relief + 0.16 * _fractal_noise(rng, size)
     tint = _STONE_TINTS[rng.integers(len(_STONE_TINTS))]
     figure = np.clip(stone, 0.0, 1.0)[..., None] * tint
-    shade = rng.uniform(0.14, 0.3)
+    shade = rng.uniform(0.12, 0.25)
     ys = np.linspace(0.0, 1.0, size)[:, None, None]
     backdrop = shade * (1.3 - 0.6 * ys) * np.array([0.95, 0.97, 1.0])
     person = r.person[..., None]
@@ -1033,10 +1034,10 @@ def render_image(
     return _to_uint8(_STYLE_FILTERS[style](rendering, look))
 
 
-def _check_int(name: str, value: object, minimum: int) -> int:
+def _check_int(name: str, value: object, minimum: int, where: str = "synthetic data") -> int:
     """``value`` as an int if it is an integer >= ``minimum``; a UserError otherwise."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise UserError(f"synthetic data: {name} must be an integer >= {minimum}, got {value!r}")
+        raise UserError(f"{where}: {name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
 
@@ -1201,42 +1202,34 @@ def contact_sheet(root: Path, out_path: Path, max_subjects: int = 8) -> None:
     ``max_subjects`` subjects (sorted); missing cells are grey. Images smaller than 96 px are
     enlarged by an integer factor (nearest neighbour) so the pixels stay visible.
     """
-    if isinstance(max_subjects, bool) or not isinstance(max_subjects, int) or max_subjects < 1:
-        raise UserError(
-            f"contact sheet: max_subjects must be an integer >= 1, got {max_subjects!r}"
-        )
+    max_subjects = _check_int("max_subjects", max_subjects, 1, where="contact sheet")
     root = Path(root)
     frame = read_manifest(root).sort_values("image_id")
     subjects = sorted(frame["subject"].unique())[:max_subjects]
     size = read_info(root).image_size
-    cell = size * max(1, -(-96 // size))
+    cell = size * max(1, -(-96 // size))  # pixels per tile
     font = ImageFont.load_default(size=max(11, cell // 10))
-    label_w, label_h, gap = cell // 2 + 24, cell // 7 + 8, 2
+    gap = 2
+    label_w = int(max(font.getlength(str(s)) for s in subjects)) + 12
+    label_h = int(font.size * 1.8)
     width = label_w + len(EXPRESSIONS) * (cell + gap)
     height = label_h + len(subjects) * (cell + gap)
     sheet = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(sheet)
+    black = (0, 0, 0)
     for e, expression in enumerate(EXPRESSIONS):
-        draw.text(
-            (label_w + e * (cell + gap) + cell // 2, label_h // 2),
-            expression,
-            fill=(0, 0, 0),
-            font=font,
-            anchor="mm",
-        )
+        centre = (label_w + e * (cell + gap) + cell // 2, label_h // 2)
+        draw.text(centre, expression, fill=black, font=font, anchor="mm")
     first = frame.drop_duplicates(["subject", "expression"]).set_index(["subject", "expression"])
     for r, subject in enumerate(subjects):
         top = label_h + r * (cell + gap)
-        draw.text(
-            (label_w - 6, top + cell // 2), str(subject), fill=(0, 0, 0), font=font, anchor="rm"
-        )
+        draw.text((label_w - 6, top + cell // 2), str(subject), fill=black, font=font, anchor="rm")
         for e, expression in enumerate(EXPRESSIONS):
-            left = label_w + e * (cell + gap)
             if (subject, expression) in first.index:
                 pixels = load_png(root / first.loc[(subject, expression), "file"])
                 tile = Image.fromarray(pixels).resize((cell, cell), Image.Resampling.NEAREST)
             else:
                 tile = Image.new("RGB", (cell, cell), (200, 200, 200))
-            sheet.paste(tile, (left, top))
+            sheet.paste(tile, (label_w + e * (cell + gap), top))
     with atomic.atomic_path(out_path) as tmp:
         sheet.save(tmp, format="PNG")
