@@ -17,11 +17,15 @@ from bench.errors import UserError
 from bench.progress import console
 
 app = typer.Typer(
-    help=__doc__,
+    help=(
+        "fes-bench: train, run and score facial expression synthesis models on the same data, "
+        "then write paper-style tables and figures into results/.\n\n"
+        "Every command reads params.yaml (--params, or $FES_BENCH_PARAMS) and its profile "
+        "(--profile smoke|paper). User mistakes exit with code 2 and a one-line reason."
+    ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
 )
 data_app = typer.Typer(
     help="Prepare datasets into data/<name>/ (aligned PNGs + manifest.csv).", no_args_is_help=True

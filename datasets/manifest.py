@@ -90,6 +90,8 @@ def validate(frame: pd.DataFrame, where: str = "manifest") -> pd.DataFrame:
 def write_dataset(root: str | Path, frame: pd.DataFrame, info: DatasetInfo) -> None:
     """Validate and write ``manifest.csv`` and ``dataset.json`` atomically (images already in place).
 
+    ``dataset.json`` gets the ingest's own provenance plus the git commit and library versions.
+
     Rows are sorted by ``image_id`` so the file is byte-identical for the same content.
     """
     root = Path(root)
@@ -97,7 +99,11 @@ def write_dataset(root: str | Path, frame: pd.DataFrame, info: DatasetInfo) -> N
     frame["subject"] = frame["subject"].astype(str)
     frame = frame.sort_values("image_id", kind="stable").reset_index(drop=True)
     atomic.write_text(root / MANIFEST, frame.to_csv(index=False, lineterminator="\n"))
-    atomic.write_text(root / INFO, json.dumps(info.__dict__, indent=2, sort_keys=True) + "\n")
+    from bench.provenance import git_state, library_versions
+
+    record = dict(info.__dict__)
+    record["provenance"] = {**info.provenance, "git": git_state(), "versions": library_versions()}
+    atomic.write_text(root / INFO, json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
 def read_manifest(root: str | Path, check_files: bool = True) -> pd.DataFrame:

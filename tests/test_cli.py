@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -69,7 +70,10 @@ def test_run_identity_writes_tables_figures_and_is_byte_identical(params_file, t
     assert 0.0 < identity_ssim < 1.0  # neutral input vs the real target: similar, not equal
     markdown = (results / "tables" / "comparison.md").read_text()
     assert "identity" in markdown and "provenance" in markdown and "±" in markdown
-    assert (results / "tables" / "comparison.tex").read_text().startswith("% provenance: ")
+    latex = (results / "tables" / "comparison.tex").read_text()
+    assert latex.startswith("% provenance: ")
+    body = latex.split("\n", 1)[1]
+    assert not re.search(r"(?<!\\)[%_#]", body)  # specials escaped outside the comment line
     first = {p.name: p.read_bytes() for p in tables}
     # a second run from scratch (same seed) must give byte-identical tables
     for folder in ("data", "checkpoints", "outputs", "results"):

@@ -30,6 +30,30 @@ def format_cell(mean: float, low: float, high: float, digits: int = 3) -> str:
     return f"{mean:.{digits}f} ± {(high - low) / 2:.{digits}f}"
 
 
+LATEX_SPECIAL = {
+    "\\": "\\textbackslash{}",
+    "&": "\\&",
+    "%": "\\%",
+    "$": "\\$",
+    "#": "\\#",
+    "_": "\\_",
+    "{": "\\{",
+    "}": "\\}",
+    "~": "\\textasciitilde{}",
+    "^": "\\textasciicircum{}",
+    "`": "",
+    "±": "$\\pm$",
+    "↑": "$\\uparrow$",
+    "↓": "$\\downarrow$",
+    "→": "$\\rightarrow$",
+}
+
+
+def latex_text(text: str) -> str:
+    """Escape plain text (names, captions) for LaTeX, turning ± ↑ ↓ → into math symbols."""
+    return "".join(LATEX_SPECIAL.get(char, char) for char in text)
+
+
 def best_models(summary: pd.DataFrame, columns: dict[str, Column]) -> set[tuple[str, str, str]]:
     """(model, dataset, metric) of the best non-reference mean per dataset and metric."""
     best = set()
@@ -125,22 +149,17 @@ def write_tables(
         + " -->\n"
     )
     tex_table = wide_table(summary, models, datasets, columns, bold=("\\textbf{", "}"))
-    tex_table.columns = tex_table.columns.map(lambda key: tuple(k.replace("_", "\\_") for k in key))
-    tex_table.index = tex_table.index.map(lambda name: name.replace("_", "\\_"))
+    tex_table.columns = tex_table.columns.map(lambda key: tuple(latex_text(k) for k in key))
+    tex_table.index = tex_table.index.map(latex_text)
     latex = tex_table.to_latex(
         escape=False,
         multicolumn=True,
         multicolumn_format="c",
         column_format="l" + "c" * tex_table.shape[1],
-        caption=" ".join(footnotes)
-        .replace("_", "\\_")
-        .replace("±", "$\\pm$")
-        .replace("↑", "$\\uparrow$")
-        .replace("↓", "$\\downarrow$")
-        .replace("`", ""),
+        caption=latex_text(" ".join(footnotes)),
         label="tab:comparison",
     )
-    latex = latex.replace("±", "$\\pm$").replace("↑", "$\\uparrow$").replace("↓", "$\\downarrow$")
+    latex = latex.replace("±", "$\\pm$")
     latex = as_comment(record, "% ") + latex
     paths = []
     for name, text in (
