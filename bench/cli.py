@@ -229,15 +229,22 @@ def data_contact_sheet(
 @app.command("train")
 def train_command(
     model: ModelOpt,
+    fresh: Annotated[
+        bool, typer.Option(help="discard the saved training state and start from step 0")
+    ] = False,
     params_file: ParamsOpt = None,
     profile: ProfileOpt = None,
     device: DeviceOpt = None,
 ) -> None:
-    """Train one model on the params' training dataset; writes checkpoints/<model>/<dataset>/model.pt."""
+    """Train one model on the params' training dataset; resumes from the last checkpoint.
+
+    Writes checkpoints/<model>/<dataset>/model.pt (and train_state.pt for resuming). For
+    several GPUs: torchrun --nproc_per_node N -m bench.cli train --model M.
+    """
     from bench.train import train
 
     params = _params(params_file, profile)
-    console.print(f"checkpoint: {train(params, model, _device(params, device))}")
+    console.print(f"checkpoint: {train(params, model, _device(params, device), fresh=fresh)}")
 
 
 @app.command("synthesize")

@@ -41,7 +41,7 @@ def run(
         prepare(params, missing_specs)
     for model in chosen_models:
         if retrain or not layout.checkpoint_path(params, model).is_file():
-            train(params, model, device)
+            train(params, model, device, fresh=retrain)
         else:
             console.print(f"{model}: using {layout.checkpoint_path(params, model)}")
         for dataset in chosen_datasets:

@@ -1,4 +1,9 @@
-"""Training one model on the params' training dataset and writing its checkpoint."""
+"""Training one model on the params' training dataset and writing its checkpoint.
+
+Trainable models run the shared loop (:mod:`bench.trainer`), which keeps a
+resumable ``train_state.pt`` beside the final ``model.pt``: re-running after an
+interruption continues from the last saved step.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,15 @@ from typing import Any
 
 import torch
 
-from bench import layout, provenance
-from bench.progress import console, progress_bar
+from bench import distributed, layout, provenance
+from bench.errors import UserError
+from bench.progress import console
 from datasets.manifest import MANIFEST, read_info
 from datasets.tensors import load_image_set
 from models.base import Generator, TrainContext
 from models.registry import MODELS
+
+STATE_FILE = "train_state.pt"
 
 
 def build_model(params: dict[str, Any], name: str) -> Generator:
@@ -21,14 +29,26 @@ def build_model(params: dict[str, Any], name: str) -> Generator:
     return MODELS.load(name)(image_size=int(params["image_size"]), **settings)
 
 
-def train(params: dict[str, Any], name: str, device: torch.device) -> Path:
-    """Train ``name`` (if trainable) and write ``checkpoints/<name>/<train-dataset>/model.pt``."""
+def train_context(params: dict[str, Any], name: str, device: torch.device) -> TrainContext:
+    """The loop settings for ``name`` from params ``training`` (steps per model)."""
+    training = params.get("training") or {}
+    return TrainContext(
+        device=device,
+        seed=int(params["seed"]),
+        checkpoint_dir=layout.checkpoint_path(params, name).parent,
+        steps=int((training.get("steps") or {}).get(name, 0)),
+        batch_size=int(training.get("batch_size", 16)),
+        checkpoint_every=int(training.get("checkpoint_every", 100)),
+        sample_every=int(training.get("sample_every", 0)),
+    )
+
+
+def train(params: dict[str, Any], name: str, device: torch.device, fresh: bool = False) -> Path:
+    """Train ``name`` (resuming unless ``fresh``) and write ``checkpoints/<name>/<dataset>/model.pt``."""
     MODELS.check(name)
     data_root = layout.dataset_dir(params, params["train_dataset"])
     info = read_info(data_root)
     if info.image_size != int(params["image_size"]):
-        from bench.errors import UserError
-
         raise UserError(
             f"{data_root} holds {info.image_size} px images but the profile uses "
             f"{params['image_size']} px; re-run `bench data prepare`"
@@ -36,27 +56,23 @@ def train(params: dict[str, Any], name: str, device: torch.device) -> Path:
     torch.manual_seed(int(params["seed"]))
     model = build_model(params, name)
     target = layout.checkpoint_path(params, name)
+    if fresh:
+        (target.parent / STATE_FILE).unlink(missing_ok=True)
     if model.trainable:
-        data = load_image_set(data_root, split="train")
-        training = params.get("training", {})
-        steps = int((training.get("steps") or {}).get(name, 0))  # per-model schedule
-        with progress_bar(f"train {name}", steps or None) as advance:
-            context = TrainContext(
-                device=device,
-                seed=int(params["seed"]),
-                checkpoint_dir=target.parent,
-                steps=steps,
-                batch_size=int(training.get("batch_size", 16)),
-                progress=lambda step, losses: advance(1, **losses),
-            )
-            model.to(device).fit(data, context)
+        context = train_context(params, name, device)
+        model.fit(load_image_set(data_root, split="train"), context)
     else:
         console.print(f"{name}: nothing to train (reference model); writing its checkpoint")
-    metadata = provenance.collect(
-        params,
-        inputs={
-            f"{params['train_dataset']}/{MANIFEST}": provenance.file_digest(data_root / MANIFEST)
-        },
-    )
-    model.save(target, metadata={"train_dataset": params["train_dataset"], "provenance": metadata})
+    if distributed.current().is_main:
+        metadata = provenance.collect(
+            params,
+            inputs={
+                f"{params['train_dataset']}/{MANIFEST}": provenance.file_digest(
+                    data_root / MANIFEST
+                )
+            },
+        )
+        model.save(
+            target, metadata={"train_dataset": params["train_dataset"], "provenance": metadata}
+        )
     return target

@@ -13,7 +13,6 @@ and range and is deterministic in eval mode.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -32,8 +31,10 @@ CHECKPOINT_FORMAT = "fes-bench-checkpoint/1"
 class TrainContext:
     """What a model's :meth:`Generator.fit` gets besides the data.
 
-    ``steps`` is the number of optimisation steps; ``checkpoint_dir`` is where
-    resumable state lives; ``progress`` is called as ``progress(step, losses)``.
+    ``steps``: optimisation steps in all; ``batch_size``: images per step (split
+    across processes under torchrun); ``checkpoint_dir``: where the resumable
+    state and sample grids go, with a checkpoint every ``checkpoint_every`` steps
+    and a sample grid every ``sample_every`` steps (0 = never).
     """
 
     device: torch.device
@@ -41,7 +42,8 @@ class TrainContext:
     checkpoint_dir: Path
     steps: int = 0
     batch_size: int = 16
-    progress: Callable[[int, dict[str, float]], None] | None = None
+    checkpoint_every: int = 100
+    sample_every: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
 

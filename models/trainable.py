@@ -1,0 +1,83 @@
+"""Generators trained by the shared loop (:mod:`bench.trainer`): the hooks a model implements.
+
+A trainable model declares its networks (:meth:`TrainableGenerator.training_modules`),
+its optimizers and one optimisation step; the trainer owns everything else:
+seeded batch sampling, atomic checkpoints, exact resume, bf16 autocast on CUDA,
+the progress bar, sample grids and DistributedDataParallel under ``torchrun``.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from models.base import Generator, TrainContext
+
+
+@dataclass
+class TrainBatch:
+    """One training batch on the training device.
+
+    ``source``: real faces (B, 3, H, W) in [-1, 1] (neutral ones when the model's
+    ``source_mode`` is ``"neutral"``); ``target``: the same subject's real image
+    of ``target_expression`` (for paired losses); expressions are int64 (B,).
+    ``target_expression`` never equals ``source_expression``.
+    """
+
+    source: torch.Tensor
+    source_expression: torch.Tensor
+    target_expression: torch.Tensor
+    target: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.source.shape[0])
+
+
+class TrainableGenerator(Generator):
+    """A generator optimised step by step by :class:`bench.trainer.Trainer`."""
+
+    trainable: ClassVar[bool] = True
+    source_mode: ClassVar[str] = "any"
+    """``"any"``: sources of every expression (StarGAN-style); ``"neutral"``: neutral -> target pairs."""
+
+    def amp(self) -> contextlib.AbstractContextManager:
+        """Mixed-precision context for forward passes (bf16 on CUDA; set by the trainer)."""
+        return contextlib.nullcontext()
+
+    def prepare(self, data: Any, device: torch.device) -> None:
+        """One-off work before the loop (e.g. a closed-form fit); runs on every (re)start."""
+
+    @abc.abstractmethod
+    def training_modules(self) -> dict[str, nn.Module]:
+        """The networks the loop optimises, by name (the trainer may wrap them in DDP)."""
+
+    @abc.abstractmethod
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Optimizers by name (their state is checkpointed and restored)."""
+
+    @abc.abstractmethod
+    def train_step(
+        self,
+        nets: Mapping[str, nn.Module],
+        optimizers: Mapping[str, torch.optim.Optimizer],
+        batch: TrainBatch,
+        step: int,
+        total_steps: int,
+    ) -> dict[str, float]:
+        """One optimisation step (0-based ``step`` of ``total_steps``); returns losses to display.
+
+        Use ``nets[name]`` (possibly DDP-wrapped) for forward passes; all randomness
+        must come from torch's global RNG so a resumed run repeats an uninterrupted one.
+        """
+
+    def fit(self, data: Any, context: TrainContext) -> None:
+        """Run the shared training loop on ``data`` (the training split's :class:`ImageSet`)."""
+        from bench.trainer import Trainer
+
+        Trainer(self, data, context).run()

@@ -1,0 +1,230 @@
+"""The shared training loop: seeded batches, exact resume (also after SIGKILL), errors, samples."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from bench.errors import UserError
+from bench.sampler import PairSampler
+from bench.trainer import Trainer
+from datasets.synthetic import generate
+from datasets.tensors import load_image_set
+from datasets.vocabulary import INDEX
+from models.base import TrainContext
+from toy_model import ToyGenerator
+
+TESTS = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="module")
+def train_set(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    generate(
+        root,
+        seed=0,
+        image_size=32,
+        train_subjects=3,
+        test_subjects=1,
+        ood_subjects=1,
+        styles=["statue"],
+    )
+    return root / "synthetic"
+
+
+def run(
+    data_root: Path, ckpt: Path, steps: int, checkpoint_every: int = 3, **extra
+) -> ToyGenerator:
+    torch.manual_seed(0)
+    model = ToyGenerator(image_size=32)
+    context = TrainContext(
+        device=torch.device("cpu"),
+        seed=0,
+        checkpoint_dir=ckpt,
+        steps=steps,
+        batch_size=4,
+        checkpoint_every=checkpoint_every,
+        **extra,
+    )
+    Trainer(model, load_image_set(data_root, split="train"), context).run()
+    return model
+
+
+def test_sampler_pairs_are_same_subject_and_other_expression(train_set):
+    data = load_image_set(train_set, split="train")
+    sampler = PairSampler(data, "neutral", torch.Generator().manual_seed(1))
+    sources, expressions, targets = sampler.draw(64)
+    subjects = data.frame["subject"]
+    assert all(data.expressions[s] == INDEX["neutral"] for s in sources)
+    assert all(
+        subjects[s] == subjects[t] for s, t in zip(sources.tolist(), targets.tolist(), strict=True)
+    )
+    assert torch.equal(data.expressions[targets], expressions)
+    assert (expressions != INDEX["neutral"]).all()
+    again = PairSampler(data, "neutral", torch.Generator().manual_seed(1)).draw(64)
+    assert all(
+        torch.equal(a, b) for a, b in zip(again, (sources, expressions, targets), strict=True)
+    )
+
+
+def test_training_lowers_loss_and_writes_state_and_samples(train_set, tmp_path):
+    before = run(train_set, tmp_path / "a", steps=0)
+    after = run(train_set, tmp_path / "b", steps=12, sample_every=6)
+    data = load_image_set(train_set, split="train")
+    sampler = PairSampler(data, "neutral", torch.Generator().manual_seed(5))
+    s, e, t = sampler.draw(16)
+    from datasets.tensors import to_model_range
+
+    def l1(model):
+        with torch.inference_mode():
+            model.eval()
+            return (
+                (
+                    model.translate(to_model_range(data.images[s]), e)
+                    - to_model_range(data.images[t])
+                )
+                .abs()
+                .mean()
+            )
+
+    assert l1(after) < l1(before)
+    assert (tmp_path / "b" / "train_state.pt").is_file()
+    assert sorted(p.name for p in (tmp_path / "b" / "samples").iterdir()) == [
+        "step_0000006.png",
+        "step_0000012.png",
+    ]
+
+
+def test_resume_equals_uninterrupted(train_set, tmp_path):
+    straight = run(train_set, tmp_path / "straight", steps=9)
+    run(train_set, tmp_path / "resumed", steps=6)  # stops after the step-6 checkpoint
+    resumed = run(train_set, tmp_path / "resumed", steps=9)
+    for (name, a), (_, b) in zip(
+        straight.state_dict().items(), resumed.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), name
+
+
+def test_bad_state_files_are_clear_errors(train_set, tmp_path):
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "train_state.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(UserError, match="unreadable"):
+        run(train_set, ckpt, steps=2)
+    run(train_set, tmp_path / "other", steps=3)
+    torch.manual_seed(0)
+    wider = ToyGenerator(image_size=32, width=8)
+    context = TrainContext(
+        device=torch.device("cpu"), seed=0, checkpoint_dir=tmp_path / "other", steps=4
+    )
+    with pytest.raises(UserError, match="another configuration"):
+        Trainer(wider, load_image_set(train_set, split="train"), context).run()
+
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys, time, torch
+    sys.path.insert(0, {tests!r})
+    from pathlib import Path
+    from bench.trainer import Trainer
+    from datasets.tensors import load_image_set
+    from models.base import TrainContext
+    from toy_model import ToyGenerator
+
+    class Slow(ToyGenerator):
+        def train_step(self, *args, **kwargs):
+            time.sleep({delay})
+            return super().train_step(*args, **kwargs)
+
+    torch.use_deterministic_algorithms(True)
+    torch.manual_seed(0)
+    model = Slow(image_size=32)
+    context = TrainContext(device=torch.device("cpu"), seed=0, checkpoint_dir=Path({ckpt!r}),
+                           steps={steps}, batch_size=4, checkpoint_every=2)
+    Trainer(model, load_image_set({data!r}, split="train"), context).run()
+    torch.save(model.state_dict(), Path({ckpt!r}) / "final.pt")
+    """
+)
+
+
+def launch(data: Path, ckpt: Path, steps: int, delay: float) -> subprocess.Popen:
+    code = SCRIPT.format(tests=str(TESTS), data=str(data), ckpt=str(ckpt), steps=steps, delay=delay)
+    return subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+
+
+def test_sigkill_then_restart_matches_uninterrupted_run(train_set, tmp_path):
+    straight = launch(train_set, tmp_path / "straight", steps=12, delay=0.0)
+    assert straight.wait(timeout=300) == 0, straight.stderr.read().decode()
+    killed_dir = tmp_path / "killed"
+    victim = launch(train_set, killed_dir, steps=12, delay=0.3)
+    deadline = time.time() + 120
+    while not (killed_dir / "train_state.pt").is_file() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+    assert not (killed_dir / "final.pt").exists(), "the run finished before it was killed"
+    step = torch.load(killed_dir / "train_state.pt", weights_only=True)["step"]
+    assert 0 < step < 12
+    assert not list(killed_dir.glob(".train_state*")), "a half-written state file was left behind"
+    restarted = launch(train_set, killed_dir, steps=12, delay=0.0)
+    assert restarted.wait(timeout=300) == 0, restarted.stderr.read().decode()
+    a = torch.load(tmp_path / "straight" / "final.pt", weights_only=True)
+    b = torch.load(killed_dir / "final.pt", weights_only=True)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+DDP_SCRIPT = textwrap.dedent(
+    """
+    import os, sys, torch
+    sys.path.insert(0, {tests!r})
+    from pathlib import Path
+    from bench.trainer import Trainer
+    from datasets.tensors import load_image_set
+    from models.base import TrainContext
+    from toy_model import ToyGenerator
+
+    torch.manual_seed(0)
+    model = ToyGenerator(image_size=32)
+    context = TrainContext(device=torch.device("cpu"), seed=0, checkpoint_dir=Path({ckpt!r}),
+                           steps=4, batch_size=4, checkpoint_every=2)
+    Trainer(model, load_image_set({data!r}, split="train"), context).run()
+    torch.save(model.state_dict(), Path({ckpt!r}) / f"rank{{os.environ['RANK']}}.pt")
+    """
+)
+
+
+@pytest.mark.slow
+def test_torchrun_two_cpu_processes_stay_in_sync(train_set, tmp_path):
+    script = tmp_path / "ddp.py"
+    script.write_text(DDP_SCRIPT.format(tests=str(TESTS), data=str(train_set), ckpt=str(tmp_path)))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            "29517",
+            str(script),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    a = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    b = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert (tmp_path / "train_state.pt").is_file()
