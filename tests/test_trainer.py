@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from toy_model import ToyGenerator
 
 from bench.errors import UserError
 from bench.sampler import PairSampler
@@ -20,7 +21,6 @@ from datasets.synthetic import generate
 from datasets.tensors import load_image_set
 from datasets.vocabulary import INDEX
 from models.base import TrainContext
-from toy_model import ToyGenerator
 
 TESTS = Path(__file__).resolve().parent
 
