@@ -39,6 +39,12 @@ ProfileOpt = Annotated[str | None, typer.Option("--profile", help="profile to us
 DeviceOpt = Annotated[
     str | None, typer.Option("--device", help="auto | cpu | cuda (default: params)")
 ]
+StrictOpt = Annotated[
+    bool,
+    typer.Option(
+        "--strict", help="a metric whose weights are missing is an error, not a 'missing' cell"
+    ),
+]
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="model name (see `bench models`)")]
 DatasetOpt = Annotated[
     str, typer.Option("--dataset", "-d", help="prepared dataset name under data/")
@@ -62,17 +68,24 @@ def _device(params: dict[str, Any], device: str | None):
     return chosen
 
 
-def _mount_weights() -> None:
-    try:
-        from bench.commands.weights import app as weights_app
-    except ImportError:  # pragma: no cover - only while the manager is missing
-        return
+def _mount_subcommands() -> None:
+    """Attach the command groups that live in bench/commands/ (weights, classifier, perf)."""
+    from bench.commands import classifier, perf, perf_baselines, perf_models, weights
+
     app.add_typer(
-        weights_app, name="weights", help="Pretrained evaluator files: list | pull | verify."
+        weights.app, name="weights", help="Pretrained evaluator files: list | pull | verify."
     )
+    app.add_typer(classifier.app, name="classifier")
+    perf_app = typer.Typer(
+        help="Speed and memory benchmarks: metrics, the expression layer, the GAN baselines.",
+        no_args_is_help=True,
+    )
+    for group in (perf, perf_models, perf_baselines):
+        perf_app.registered_commands += group.app.registered_commands
+    app.add_typer(perf_app, name="perf")
 
 
-_mount_weights()
+_mount_subcommands()
 
 
 @app.command("models")
@@ -100,7 +113,7 @@ def metrics_command() -> None:
 
     table = Table("metric", "column", "better", "range", "description")
     for name in METRICS.names():
-        for column in METRICS.load(name).columns:
+        for column in METRICS.load(name).all_columns():
             better = "higher" if column.higher_is_better else "lower"
             table.add_row(name, column.name, better, str(column.value_range), column.description)
     console.print(table)
@@ -266,6 +279,7 @@ def synthesize_command(
 def evaluate_command(
     model: ModelOpt,
     dataset: DatasetOpt,
+    strict: StrictOpt = False,
     params_file: ParamsOpt = None,
     profile: ProfileOpt = None,
     device: DeviceOpt = None,
@@ -274,7 +288,8 @@ def evaluate_command(
     from bench.evaluate import evaluate
 
     params = _params(params_file, profile)
-    console.print(f"records: {evaluate(params, model, dataset, _device(params, device))}")
+    path = evaluate(params, model, dataset, _device(params, device), strict=strict or None)
+    console.print(f"records: {path}")
 
 
 @app.command("report")
@@ -308,6 +323,7 @@ def run_command(
         str | None, typer.Option(help="comma-separated datasets (default: params)")
     ] = None,
     retrain: Annotated[bool, typer.Option(help="train even where a checkpoint exists")] = False,
+    strict: StrictOpt = False,
     params_file: ParamsOpt = None,
     profile: ProfileOpt = None,
     device: DeviceOpt = None,
@@ -317,6 +333,8 @@ def run_command(
     from bench.run import run
 
     params = _params(params_file, profile)
+    if strict:
+        params.setdefault("evaluation", {})["strict"] = True
     run(params, models, datasets, retrain=retrain, device=_device(params, device))
 
 

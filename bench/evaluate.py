@@ -2,8 +2,14 @@
 
 Each output image is decoded once and fed to all metrics from the same batch.
 Writes ``results/records/<model>__<dataset>.parquet`` (one row per output,
-provenance in the parquet metadata) and ``results/metrics/<model>__<dataset>.json``
-(mean and bootstrap interval per metric), both atomically.
+provenance, set-level values and missing metrics in the parquet metadata) and
+``results/metrics/<model>__<dataset>.json`` (mean and bootstrap interval per
+per-image metric, the set-level values such as FID, and the reason of every
+metric that could not run), both atomically.
+
+A metric whose weights are absent is reported as missing, with the reason,
+unless the evaluation is strict (``--strict``, or ``evaluation.strict`` in
+params): then the :class:`~bench.errors.MissingWeightsError` stops it.
 """
 
 from __future__ import annotations
@@ -19,13 +25,15 @@ import pyarrow.parquet as pq
 import torch
 
 from bench import atomic, layout, provenance
+from bench.errors import MissingWeightsError
 from bench.progress import progress_bar
 from bench.synthesize import OUTPUTS_MANIFEST, read_outputs
 from datasets.manifest import MANIFEST, read_info, read_manifest
 from datasets.tensors import decode_images, to_model_range
-from datasets.vocabulary import INDEX
+from datasets.vocabulary import INDEX, parse_expressions
 from metrics.aggregate import summarise
-from metrics.base import Metric, ScoringBatch
+from metrics.base import EvaluationContext, Metric, ScoringBatch, SetValue
+from metrics.real_set import select_real_set
 from metrics.registry import METRICS
 
 RECORD_KEYS = (
@@ -39,13 +47,59 @@ RECORD_KEYS = (
 )
 
 
-def build_metrics(params: dict[str, Any], device: torch.device) -> list[Metric]:
-    """Instantiate the metrics listed in params, on ``device``."""
+def is_strict(params: dict[str, Any], strict: bool | None = None) -> bool:
+    """``strict`` if given, else ``evaluation.strict`` from params (default False)."""
+    if strict is not None:
+        return bool(strict)
+    return bool((params.get("evaluation") or {}).get("strict", False))
+
+
+def build_metrics(
+    params: dict[str, Any], device: torch.device, strict: bool = True
+) -> tuple[list[Metric], dict[str, str]]:
+    """Instantiate the metrics listed in params, on ``device``.
+
+    Returns the metrics and ``{metric name: reason}`` for those whose weights
+    are missing; with ``strict`` a missing weight file raises instead.
+    """
     settings = params.get("metric_settings") or {}
-    return [
-        METRICS.load(n)(**(settings.get(n) or {})).to(device)
-        for n in METRICS.parse(params["metrics"])
-    ]
+    metrics: list[Metric] = []
+    missing: dict[str, str] = {}
+    for name in METRICS.parse(params["metrics"]):
+        try:
+            metrics.append(METRICS.load(name)(**(settings.get(name) or {})).to(device))
+        except MissingWeightsError as error:
+            if strict:
+                raise
+            missing[name] = str(error)
+    return metrics, missing
+
+
+def begin_metrics(
+    metrics: list[Metric], context: EvaluationContext, missing: dict[str, str], strict: bool
+) -> list[Metric]:
+    """Call every metric's ``begin``; those missing weights join ``missing`` (or raise if strict)."""
+    ready = []
+    for metric in metrics:
+        try:
+            with torch.inference_mode():
+                metric.begin(context)
+        except MissingWeightsError as error:
+            if strict:
+                raise
+            missing[metric.name] = str(error)
+        else:
+            ready.append(metric)
+    return ready
+
+
+def missing_columns(missing: dict[str, str]) -> dict[str, str]:
+    """``{column: reason}`` for every column (per-image and set-level) of the missing metrics."""
+    return {
+        column.name: reason
+        for name, reason in missing.items()
+        for column in METRICS.load(name).all_columns()
+    }
 
 
 def reference_files(dataset_frame: pd.DataFrame, outputs: pd.DataFrame) -> pd.Series:
@@ -57,9 +111,18 @@ def reference_files(dataset_frame: pd.DataFrame, outputs: pd.DataFrame) -> pd.Se
 
 
 def score(
-    params: dict[str, Any], model_name: str, dataset: str, device: torch.device
+    params: dict[str, Any],
+    model_name: str,
+    dataset: str,
+    device: torch.device,
+    strict: bool | None = None,
 ) -> pd.DataFrame:
-    """Per-image records of every metric for (model, dataset)."""
+    """Per-image records of every metric for (model, dataset).
+
+    ``attrs`` carries the provenance, ``ood``, ``set_values`` (list of
+    :meth:`SetValue.as_dict`) and ``missing`` (``{column: reason}``).
+    """
+    strict = is_strict(params, strict)
     data_root = layout.dataset_dir(params, dataset)
     out_root = layout.outputs_dir(params, model_name, dataset)
     outputs = read_outputs(params, model_name, dataset)
@@ -74,7 +137,18 @@ def score(
     ref_pixels = decode_images([data_root / f for f in ref_files])
     ref_row = {f: k for k, f in enumerate(ref_files)}
 
-    metrics = build_metrics(params, device)
+    metrics, missing = build_metrics(params, device, strict)
+    targets = tuple(parse_expressions(params["targets"]))
+    context = EvaluationContext(
+        params=params,
+        model=model_name,
+        dataset=dataset,
+        device=device,
+        real=select_real_set(params, dataset, targets),
+        targets=targets,
+        seed=int(params["seed"]),
+    )
+    metrics = begin_metrics(metrics, context, missing, strict)
     batch_size = int((params.get("evaluation") or {}).get("batch_size", 64))
     columns: dict[str, list[np.ndarray]] = {}
     with progress_bar(f"evaluate {model_name} on {dataset}", len(outputs)) as advance:
@@ -101,12 +175,20 @@ def score(
                     for column, values in metric.score(batch).items():
                         columns.setdefault(column, []).append(np.asarray(values, dtype=np.float64))
             advance(len(part))
+    set_values: list[SetValue] = []
+    with torch.inference_mode():
+        for metric in metrics:
+            set_values += metric.finish()
     records = outputs[["output_id", "source_id", "subject", "target_expression"]].copy()
     records.insert(0, "dataset", dataset)
     records.insert(0, "model", model_name)
     records["has_reference"] = refs.notna().to_numpy()
     for column, parts in columns.items():
         records[column] = np.concatenate(parts)
+    gaps = missing_columns(missing)
+    for name in missing:
+        for column in METRICS.load(name).columns:
+            records[column.name] = np.nan
     weights = {k: v for m in metrics for k, v in m.weight_checksums().items()}
     records.attrs["provenance"] = provenance.collect(
         params,
@@ -119,6 +201,8 @@ def score(
         },
     )
     records.attrs["ood"] = read_info(data_root).ood
+    records.attrs["set_values"] = [value.as_dict() for value in set_values]
+    records.attrs["missing"] = gaps
     return records
 
 
@@ -136,6 +220,12 @@ def write_records(records: pd.DataFrame, path: Path) -> None:
         records.attrs.get("provenance", {}), sort_keys=True
     ).encode()
     meta[b"fes_bench_ood"] = json.dumps(bool(records.attrs.get("ood", False))).encode()
+    meta[b"fes_bench_set_values"] = json.dumps(
+        records.attrs.get("set_values", []), sort_keys=True
+    ).encode()
+    meta[b"fes_bench_missing"] = json.dumps(
+        records.attrs.get("missing", {}), sort_keys=True
+    ).encode()
     table = table.replace_schema_metadata(meta)
     with atomic.atomic_path(path) as tmp:
         pq.write_table(table, tmp)
@@ -148,7 +238,14 @@ def read_records(path: Path) -> pd.DataFrame:
     meta = table.schema.metadata or {}
     records.attrs["provenance"] = json.loads(meta.get(b"fes_bench_provenance", b"{}"))
     records.attrs["ood"] = json.loads(meta.get(b"fes_bench_ood", b"false"))
+    records.attrs["set_values"] = json.loads(meta.get(b"fes_bench_set_values", b"[]"))
+    records.attrs["missing"] = json.loads(meta.get(b"fes_bench_missing", b"{}"))
     return records
+
+
+def set_values_of(records: pd.DataFrame) -> list[SetValue]:
+    """The set-level values stored with a records frame."""
+    return [SetValue.from_dict(item) for item in records.attrs.get("set_values", [])]
 
 
 def _compact(record: dict[str, Any]) -> dict[str, Any]:
@@ -166,9 +263,38 @@ def _finite(value: float) -> float | None:
     return value if np.isfinite(value) else None
 
 
-def evaluate(params: dict[str, Any], model_name: str, dataset: str, device: torch.device) -> Path:
-    """Score (model, dataset); write records and the metrics JSON; return the records path."""
-    records = score(params, model_name, dataset, device)
+def _set_metrics_json(values: list[SetValue]) -> dict[str, Any]:
+    """Set-level values as ``{column: {mean, ci_low, ci_high, n, flag, details[, per_target]}}``."""
+    body: dict[str, Any] = {}
+    for value in values:
+        item = value.as_dict()
+        summary = {
+            "mean": item["value"],
+            "ci_low": item["ci_low"],
+            "ci_high": item["ci_high"],
+            "n": item["n"],
+        }
+        entry = body.setdefault(value.column, {})
+        if value.target_expression is None:
+            entry.update(summary, flag=value.flag, details=value.details)
+        else:
+            entry.setdefault("per_target", {})[value.target_expression] = summary
+    return body
+
+
+def evaluate(
+    params: dict[str, Any],
+    model_name: str,
+    dataset: str,
+    device: torch.device,
+    strict: bool | None = None,
+) -> Path:
+    """Score (model, dataset); write records and the metrics JSON; return the records path.
+
+    ``strict`` (default: ``evaluation.strict`` in params) turns a missing
+    weight file into an error instead of a metric reported as missing.
+    """
+    records = score(params, model_name, dataset, device, strict)
     path = layout.records_path(params, model_name, dataset)
     write_records(records, path)
     evaluation = params.get("evaluation") or {}
@@ -192,6 +318,11 @@ def evaluate(params: dict[str, Any], model_name: str, dataset: str, device: torc
                 "n": int(r.n),
             }
             for r in summary.itertuples()
+        }
+        | _set_metrics_json(set_values_of(records))
+        | {
+            column: {"mean": None, "missing": reason}
+            for column, reason in records.attrs.get("missing", {}).items()
         },
         "provenance": _compact(records.attrs["provenance"]),
     }

@@ -14,6 +14,8 @@ from bench.report import report
 from bench.synthesize import synthesize
 from bench.train import train
 from datasets.manifest import MANIFEST
+from metrics.expression_classifier import checkpoint_path as classifier_checkpoint
+from metrics.expression_classifier import train_classifier
 from models.registry import MODELS
 
 
@@ -39,6 +41,9 @@ def run(
     if missing_specs:
         console.print(f"preparing data: {', '.join(missing_specs)}")
         prepare(params, missing_specs)
+    if "ecs" in params["metrics"] and not classifier_checkpoint(params).is_file():
+        console.print("training the ECS expression classifier (no checkpoint yet)")
+        train_classifier(params, device)
     for model in chosen_models:
         if retrain or not layout.checkpoint_path(params, model).is_file():
             train(params, model, device, fresh=retrain)

@@ -2,16 +2,28 @@
 
 A metric returns one value per image and per column; aggregation (mean and
 bootstrap interval) is shared code in :mod:`metrics.aggregate`, never per metric.
+
+Set-level metrics (FID, KID, a classifier's accuracy on real images) add a
+second, optional part: :meth:`Metric.begin` receives the
+:class:`EvaluationContext` (the dataset's real labelled images among others)
+before the first batch, :meth:`Metric.score` accumulates what it needs from each
+batch (so every output is still decoded once), and :meth:`Metric.finish`
+returns :class:`SetValue` rows, one per set-level column and target expression
+(``None``: all targets together).
 """
 
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
-from typing import ClassVar
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from metrics.real_set import RealSet
 
 
 @dataclass(frozen=True)
@@ -43,11 +55,95 @@ class ScoringBatch:
         return int(self.outputs.shape[0])
 
 
+@dataclass
+class EvaluationContext:
+    """What a metric may need beyond the batches, for one (model, dataset) evaluation.
+
+    ``real`` holds the real labelled test images set-level metrics compare with
+    (the evaluated dataset's own, or the in-distribution dataset's when it has
+    none; see :mod:`metrics.real_set`). ``targets`` are the target expressions
+    of this evaluation, ``seed`` seeds any sampling (KID subsets, bootstrap).
+    """
+
+    params: dict[str, Any]
+    model: str
+    dataset: str
+    device: torch.device
+    real: RealSet
+    targets: tuple[str, ...]
+    seed: int
+
+
+@dataclass(frozen=True)
+class SetValue:
+    """One set-level number: a column's value over the outputs of one target (or all of them).
+
+    ``target_expression`` is ``None`` for the value over every output.
+    ``n`` counts the generated images behind the value; ``ci_low``/``ci_high``
+    are NaN where no interval is computed. ``flag`` is a short caveat shown as
+    a table footnote (e.g. FID on fewer than 2,048 images), ``details`` goes to
+    the metrics JSON (reference set, sizes, settings).
+    """
+
+    column: str
+    value: float
+    target_expression: str | None = None
+    n: int = 0
+    ci_low: float = math.nan
+    ci_high: float = math.nan
+    flag: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (NaN -> None)."""
+
+        def finite(value: float) -> float | None:
+            return float(value) if math.isfinite(value) else None
+
+        return {
+            "column": self.column,
+            "target_expression": self.target_expression,
+            "value": finite(self.value),
+            "n": int(self.n),
+            "ci_low": finite(self.ci_low),
+            "ci_high": finite(self.ci_high),
+            "flag": self.flag,
+            "details": self.details,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SetValue:
+        """Inverse of :meth:`as_dict` (None -> NaN)."""
+
+        def number(value: float | None) -> float:
+            return math.nan if value is None else float(value)
+
+        return cls(
+            column=data["column"],
+            value=number(data["value"]),
+            target_expression=data.get("target_expression"),
+            n=int(data.get("n", 0)),
+            ci_low=number(data.get("ci_low")),
+            ci_high=number(data.get("ci_high")),
+            flag=data.get("flag", ""),
+            details=dict(data.get("details") or {}),
+        )
+
+
 class Metric(abc.ABC):
-    """Base class: subclasses declare :attr:`columns` and implement :meth:`score`."""
+    """Base class: subclasses declare :attr:`columns` and implement :meth:`score`.
+
+    Set-level metrics also declare :attr:`set_columns` and implement
+    :meth:`begin` / :meth:`finish`; a metric may have both kinds of columns.
+    A constructor or :meth:`begin` that cannot find the metric's weights raises
+    :class:`~bench.errors.MissingWeightsError`: the evaluation then reports the
+    metric as missing with that message (or stops, with ``--strict``).
+    """
 
     name: ClassVar[str]
     columns: ClassVar[tuple[Column, ...]]
+    set_columns: ClassVar[tuple[Column, ...]] = ()
+    """Columns with one value per (model, dataset[, target]) instead of one per image."""
     needs_reference: ClassVar[bool] = False
     """True for full-reference metrics: rows without a reference get NaN."""
 
@@ -55,13 +151,28 @@ class Metric(abc.ABC):
         """Move any network the metric holds to ``device``; returns self."""
         return self
 
+    def begin(self, context: EvaluationContext) -> None:  # noqa: B027 - optional hook
+        """Called once before the first batch of an evaluation (default: nothing to prepare)."""
+
     @abc.abstractmethod
     def score(self, batch: ScoringBatch) -> dict[str, np.ndarray]:
-        """Return ``{column name: float64 array (B,)}``; NaN where the metric does not apply."""
+        """Return ``{column name: float64 array (B,)}``; NaN where the metric does not apply.
+
+        Set-level-only metrics return ``{}`` and keep what they need for :meth:`finish`.
+        """
+
+    def finish(self) -> list[SetValue]:
+        """Called once after the last batch: the set-level values (default: none)."""
+        return []
 
     def weight_checksums(self) -> dict[str, str]:
         """sha256 of every pretrained file this metric used (for provenance)."""
         return {}
+
+    @classmethod
+    def all_columns(cls) -> tuple[Column, ...]:
+        """Per-image columns, then set-level columns."""
+        return (*cls.columns, *cls.set_columns)
 
 
 def masked_to_numpy(values: torch.Tensor, mask: torch.Tensor) -> np.ndarray:

@@ -7,6 +7,11 @@ from bench.registry import LazyRegistry
 METRICS = LazyRegistry(
     "metric",
     {
+        "ecs": "metrics.ecs:ECS",
+        "ecs_fer": "metrics.ecs_fer:FerECS",
+        "fss": "metrics.fss:FSS",
+        "qualiclip": "metrics.qualiclip:QualiCLIP",
+        "fid": "metrics.fid:FID",
         "l1": "metrics.l1:L1",
         "ssim": "metrics.ssim:SSIM",
     },

@@ -11,6 +11,7 @@ from bench import layout, provenance
 from bench.errors import UserError
 from bench.evaluate import metric_columns, read_records
 from bench.progress import console
+from bench.report import set_level
 from bench.report.columns import known_columns
 from bench.report.figures import comparison_grid, per_expression_plot, save_figure
 from bench.report.tables import write_tables
@@ -59,6 +60,11 @@ def report(params: dict[str, Any], models: list[str], datasets: list[str]) -> li
     per_expression = summarise(
         records, value_columns, by=["model", "dataset", "target_expression"], **options
     )
+    level = set_level.collect(per_pair, columns)
+    summary = set_level.combine(summary, level.overall, columns, ["model", "dataset"])
+    per_expression = set_level.combine(
+        per_expression, level.per_target, columns, ["model", "dataset", "target_expression"]
+    )
     info = {}
     for frame in per_pair:
         name = frame["dataset"].iloc[0]
@@ -68,7 +74,17 @@ def report(params: dict[str, Any], models: list[str], datasets: list[str]) -> li
             "sources": frame["source_id"].nunique(),
         }
     paths = write_tables(
-        summary, per_expression, models, datasets, columns, info, record, layout.tables_dir(params)
+        summary,
+        per_expression,
+        models,
+        datasets,
+        columns,
+        info,
+        record,
+        layout.tables_dir(params),
+        missing=set(level.missing),
+        flagged=set(level.flags),
+        extra_notes=set_level.notes(level, columns),
     )
     targets = list(params["targets"])
     figure_sources = int((params.get("report") or {}).get("figure_sources", 3))

@@ -7,9 +7,9 @@ from metrics.registry import METRICS
 
 
 def known_columns(metric_names: list[str]) -> dict[str, Column]:
-    """Column name -> :class:`Column` for the given metrics, in declaration order."""
+    """Column name -> :class:`Column` for the given metrics (per-image, then set-level), in order."""
     columns: dict[str, Column] = {}
     for name in METRICS.parse(metric_names):
-        for column in METRICS.load(name).columns:
+        for column in METRICS.load(name).all_columns():
             columns[column.name] = column
     return columns

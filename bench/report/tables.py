@@ -1,8 +1,11 @@
 """Comparison tables in the shape of the paper's: models as rows, per dataset one column per metric.
 
 Cells are ``mean ± h`` with ``h`` the half-width of the 95% bootstrap interval;
-the best non-reference model per column is bold (Markdown and LaTeX). The CSV
-keeps the numbers unformatted (long format). Every file carries provenance as
+set-level values without an interval (FID, KID) show the value alone, ``†``
+marks a flagged value (e.g. FID on fewer than 2,048 images) and ``missing`` a
+metric that could not run (reason in a footnote). The best non-reference model
+per column is bold (Markdown and LaTeX). The CSV keeps the numbers unformatted
+(long format). Every file carries provenance as
 a comment (``#`` in CSV, ``<!-- -->`` in Markdown, ``%`` in LaTeX).
 """
 
@@ -46,6 +49,7 @@ LATEX_SPECIAL = {
     "↑": "$\\uparrow$",
     "↓": "$\\downarrow$",
     "→": "$\\rightarrow$",
+    "†": "$^\\dagger$",
 }
 
 
@@ -74,8 +78,13 @@ def wide_table(
     datasets: list[str],
     columns: dict[str, Column],
     bold: tuple[str, str],
+    missing: set[tuple[str, str, str]] | None = None,
+    flagged: set[tuple[str, str, str]] | None = None,
 ) -> pd.DataFrame:
-    """Formatted wide table: index = model, columns = (dataset, metric ↑/↓)."""
+    """Formatted wide table: index = model, columns = (dataset, metric ↑/↓).
+
+    ``missing`` cells read ``missing``; ``flagged`` cells get a ``†``.
+    """
     best = best_models(summary, columns)
     cells = {(r.model, r.dataset, r.metric): r for r in summary.itertuples()}
     header = {m: f"{m} {'↑' if c.higher_is_better else '↓'}" for m, c in columns.items()}
@@ -84,10 +93,15 @@ def wide_table(
         for metric in columns:
             values = []
             for model in models:
-                row = cells.get((model, dataset, metric))
+                key = (model, dataset, metric)
+                row = cells.get(key)
                 text = "n/a" if row is None else format_cell(row.mean, row.ci_low, row.ci_high)
-                if (model, dataset, metric) in best and text != "n/a":
+                if missing and key in missing:
+                    text = "missing"
+                if key in best and text not in ("n/a", "missing"):
                     text = f"{bold[0]}{text}{bold[1]}"
+                if flagged and key in flagged and text not in ("n/a", "missing"):
+                    text += "†"
                 values.append(text)
             data[(dataset, header[metric])] = values
     table = pd.DataFrame(data, index=pd.Index(models, name="model"))
@@ -95,8 +109,10 @@ def wide_table(
     return table
 
 
-def notes(datasets_info: dict[str, dict[str, Any]], profile: str) -> list[str]:
-    """Footnotes: profile, sample sizes, reference images used per dataset."""
+def notes(
+    datasets_info: dict[str, dict[str, Any]], profile: str, extra: list[str] | None = None
+) -> list[str]:
+    """Footnotes: profile, sample sizes, reference images used per dataset, then ``extra``."""
     lines = [
         f"Profile `{profile}`"
         + (
@@ -115,7 +131,7 @@ def notes(datasets_info: dict[str, dict[str, Any]], profile: str) -> list[str]:
         lines.append(
             f"{name}: {kind}, {info['outputs']} outputs from {info['sources']} source faces."
         )
-    return lines
+    return lines + list(extra or [])
 
 
 def write_tables(
@@ -127,16 +143,23 @@ def write_tables(
     datasets_info: dict[str, dict[str, Any]],
     record: dict[str, Any],
     out_dir,
+    missing: set[tuple[str, str, str]] | None = None,
+    flagged: set[tuple[str, str, str]] | None = None,
+    extra_notes: list[str] | None = None,
 ) -> list:
-    """Write comparison.{csv,md,tex} and per_expression.csv; return the paths."""
-    footnotes = notes(datasets_info, record.get("profile", ""))
+    """Write comparison.{csv,md,tex} and per_expression.csv; return the paths.
+
+    ``missing`` / ``flagged``: (model, dataset, metric) cells shown as ``missing``
+    or with a ``†``; ``extra_notes`` are appended to the footnotes.
+    """
+    footnotes = notes(datasets_info, record.get("profile", ""), extra_notes)
     csv_text = as_comment(record, "# ") + summary.to_csv(
         index=False, lineterminator="\n", float_format="%.6g"
     )
     per_expr_text = as_comment(record, "# ") + per_expression.to_csv(
         index=False, lineterminator="\n", float_format="%.6g"
     )
-    md_table = wide_table(summary, models, datasets, columns, bold=("**", "**"))
+    md_table = wide_table(summary, models, datasets, columns, ("**", "**"), missing, flagged)
     flat = md_table.copy()
     flat.columns = [f"{d}: {m}" for d, m in flat.columns]
     markdown = (
@@ -148,7 +171,7 @@ def write_tables(
         + as_comment(record, "").strip()
         + " -->\n"
     )
-    tex_table = wide_table(summary, models, datasets, columns, bold=("\\textbf{", "}"))
+    tex_table = wide_table(summary, models, datasets, columns, ("\\textbf{", "}"), missing, flagged)
     tex_table.columns = tex_table.columns.map(lambda key: tuple(latex_text(k) for k in key))
     tex_table.index = tex_table.index.map(latex_text)
     latex = tex_table.to_latex(
@@ -159,7 +182,7 @@ def write_tables(
         caption=latex_text(" ".join(footnotes)),
         label="tab:comparison",
     )
-    latex = latex.replace("±", "$\\pm$")
+    latex = latex.replace("±", "$\\pm$").replace("†", "$^\\dagger$")
     latex = as_comment(record, "% ") + latex
     paths = []
     for name, text in (

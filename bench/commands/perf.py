@@ -1,0 +1,104 @@
+"""``bench perf``: throughput benchmarks (``bench perf metrics``: images/s and peak memory per metric)."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="Throughput benchmarks of the scoring code.", no_args_is_help=True)
+out = Console()
+
+
+@app.callback()
+def perf() -> None:
+    """Throughput benchmarks (nothing in the pipeline is written)."""
+
+
+def _params(path: Path | None, profile: str | None) -> dict[str, Any]:
+    from bench.config import load_params
+
+    return load_params(path, profile)
+
+
+def _cell(value: float, digits: int = 2) -> str:
+    return f"{value:.{digits}f}" if math.isfinite(value) else "-"
+
+
+@app.command("metrics")
+def metrics_command(
+    dataset: Annotated[
+        str | None,
+        typer.Option("--dataset", "-d", help="prepared dataset (default: train_dataset)"),
+    ] = None,
+    metrics: Annotated[
+        str | None, typer.Option(help="comma-separated metrics (default: params)")
+    ] = None,
+    images: Annotated[int, typer.Option(help="images scored per metric")] = 64,
+    batch_size: Annotated[int, typer.Option(help="images per batch")] = 32,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="also write the rows as JSON")
+    ] = None,
+    params_file: Annotated[
+        Path | None, typer.Option("--params", help="params file (default ./params.yaml)")
+    ] = None,
+    profile: Annotated[str | None, typer.Option("--profile", help="smoke | paper")] = None,
+    device: Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda")] = None,
+) -> None:
+    """Time every metric on real test faces standing in for outputs: images/s and peak memory."""
+    from bench.device import resolve_device
+    from bench.metrics_perf import measure
+
+    params = _params(params_file, profile)
+    chosen = resolve_device(device or params.get("device", "auto"))
+    rows = measure(
+        params,
+        dataset or params["train_dataset"],
+        chosen,
+        images=images,
+        batch_size=batch_size,
+        metric_names=metrics.split(",") if metrics else None,
+    )
+    memory = "CUDA peak allocation" if chosen.type == "cuda" else "process peak RSS"
+    table = Table(
+        title=f"metric throughput on {chosen} ({images} images, batch {batch_size}); "
+        f"seconds per part, peak MiB = {memory}"
+    )
+    for column in ("metric", "img/s", "img/CPU-s", "setup", "begin", "finish", "peak MiB"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("status")
+    for row in rows:
+        table.add_row(
+            row.metric,
+            _cell(row.images_per_s),
+            _cell(row.images_per_cpu_s),
+            _cell(row.setup_s),
+            _cell(row.begin_s),
+            _cell(row.finish_s),
+            _cell(row.peak_mib, 0),
+            row.status,
+        )
+    out.print(table)
+    if json_out is not None:
+        from bench import atomic
+
+        def finite(value: Any) -> Any:
+            return None if isinstance(value, float) and not math.isfinite(value) else value
+
+        body = [
+            {
+                k: finite(v)
+                for k, v in (
+                    asdict(row)
+                    | {"images_per_s": row.images_per_s, "images_per_cpu_s": row.images_per_cpu_s}
+                ).items()
+            }
+            for row in rows
+        ]
+        atomic.write_text(json_out, json.dumps(body, indent=2, allow_nan=False) + "\n")

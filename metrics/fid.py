@@ -1,0 +1,180 @@
+"""FID and KID of the generated images against real images of the target expression (set-level).
+
+Features: Inception-v3 2015-12-05 through clean-fid's "clean" resize
+(:mod:`metrics.inception`). Generated images are featurised from the evaluation
+batches (decoded once, shared with every other metric); the real reference
+images (:mod:`metrics.real_set`: the dataset's real test images of each target
+expression, or the in-distribution ones for a dataset without labels) go
+through the content-keyed :mod:`metrics.feature_cache`. Statistics and
+distances are float64 (:mod:`metrics.frechet`).
+
+Values: one per target expression (its outputs against its real images) and
+one over all outputs. The latter is, by default, the pooled FID (all outputs
+against the real images of all targets); ``overall="mean"`` gives the mean of
+the per-target values instead. No interval: a bootstrap over images would need
+a thousand FIDs per cell. FID from fewer than 2,048 images is biased upwards
+(and rank-deficient), so such values carry a flag and KID (unbiased) is
+reported beside them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+
+from datasets.tensors import to_uint8
+from datasets.vocabulary import EXPRESSIONS
+from metrics.base import Column, EvaluationContext, Metric, ScoringBatch, SetValue
+from metrics.feature_cache import FeatureCache
+from metrics.frechet import frechet_distance, kernel_distance
+from metrics.inception import RESIZE_DESCRIPTION, InceptionFeatures
+
+RELIABLE_IMAGES = 2048
+"""FID needs at least as many images as feature dimensions for a full-rank covariance."""
+
+
+class FID(Metric):
+    """Fréchet Inception Distance and Kernel Inception Distance (lower is better).
+
+    Args:
+        extractor: weights asset of the Inception TorchScript (``inception_fid``
+            or ``inception_fid_nvlabs``).
+        batch_size: images per Inception pass for the reference images.
+        overall: ``pooled`` (all outputs vs the real images of all targets) or
+            ``mean`` (mean of the per-target values) for the table value.
+        kid_subsets, kid_subset_size: KID's random subsets (seeded with params' seed).
+        cache_dir: feature cache folder (default ``$FES_BENCH_FEATURES`` or
+            ``~/.cache/fes-bench/features``).
+    """
+
+    name: ClassVar[str] = "fid"
+    columns: ClassVar[tuple[Column, ...]] = ()
+    set_columns: ClassVar[tuple[Column, ...]] = (
+        Column(
+            "FID",
+            False,
+            (0.0, math.inf),
+            "Fréchet Inception distance to real images of the target expression (clean-fid clean)",
+        ),
+        Column(
+            "KID",
+            False,
+            (-math.inf, math.inf),
+            "kernel Inception distance (unbiased MMD^2, cubic kernel) to the same real images",
+        ),
+    )
+
+    def __init__(
+        self,
+        extractor: str = "inception_fid",
+        batch_size: int = 32,
+        overall: Literal["pooled", "mean"] = "pooled",
+        kid_subsets: int = 100,
+        kid_subset_size: int = 1000,
+        cache_dir: str | None = None,
+    ) -> None:
+        if overall not in ("pooled", "mean"):
+            raise ValueError(f"fid overall must be 'pooled' or 'mean', got {overall!r}")
+        self.features = InceptionFeatures(extractor, batch_size=batch_size)
+        self.cache = FeatureCache(self.features.sha256, RESIZE_DESCRIPTION, cache_dir)
+        self.overall = overall
+        self.kid_subsets = int(kid_subsets)
+        self.kid_subset_size = int(kid_subset_size)
+        self._context: EvaluationContext | None = None
+        self._reference: dict[str, np.ndarray] = {}
+        self._generated: dict[str, list[np.ndarray]] = {}
+
+    def to(self, device: torch.device) -> FID:
+        self.features.to(device)
+        return self
+
+    def begin(self, context: EvaluationContext) -> None:
+        """Reference features of every target expression's real images (cached by content)."""
+        self._context = context
+        real = context.real
+        rows = real.rows(context.targets)
+        hashes = [real.file_sha256()[i] for i in rows]
+        features = self.cache.features(hashes, lambda: self.features(real.pixels()[rows]))
+        labels = [real.frame["expression"].iloc[i] for i in rows]
+        self._reference = {
+            target: features[[k for k, label in enumerate(labels) if label == target]]
+            for target in context.targets
+        }
+        self._generated = {target: [] for target in context.targets}
+
+    def score(self, batch: ScoringBatch) -> dict[str, np.ndarray]:
+        """Featurise the batch's outputs, kept per target; no per-image column."""
+        features = self.features(to_uint8(batch.outputs))
+        for row, index in enumerate(batch.target_expressions.tolist()):
+            self._generated.setdefault(EXPRESSIONS[index], []).append(features[row])
+        return {}
+
+    def _values(
+        self, generated: np.ndarray, reference: np.ndarray, seed: int
+    ) -> tuple[float, float]:
+        fid = frechet_distance(generated, reference)
+        kid = kernel_distance(generated, reference, self.kid_subsets, self.kid_subset_size, seed)
+        return fid, kid
+
+    def _set_values(
+        self, target: str | None, fid: float, kid: float, n: int, details: dict[str, Any]
+    ) -> list[SetValue]:
+        flag = (
+            f"FID from fewer than {RELIABLE_IMAGES} images (biased upwards; compare KID)"
+            if n < RELIABLE_IMAGES
+            else ""
+        )
+        return [
+            SetValue("FID", fid, target, n, flag=flag, details=details),
+            SetValue("KID", kid, target, n, details=details),
+        ]
+
+    def finish(self) -> list[SetValue]:
+        """FID and KID per target expression and over all outputs."""
+        if self._context is None:
+            return []
+        context = self._context
+        real = context.real
+        values: list[SetValue] = []
+        per_target: list[tuple[float, float]] = []
+        pooled_generated, pooled_reference = [], []
+        for target in context.targets:
+            generated = np.asarray(
+                self._generated.get(target) or np.zeros((0, 1)), dtype=np.float64
+            )
+            reference = self._reference.get(target, np.zeros((0, 1)))
+            if len(generated) == 0:
+                continue
+            fid, kid = self._values(generated, reference, context.seed)
+            per_target.append((fid, kid))
+            details = {"reference": real.details([target]), "generated_images": len(generated)}
+            values += self._set_values(target, fid, kid, len(generated), details)
+            pooled_generated.append(generated)
+            pooled_reference.append(reference)
+        if not pooled_generated:
+            return values
+        generated = np.concatenate(pooled_generated)
+        reference = np.concatenate([r for r in pooled_reference if len(r)] or [np.zeros((0, 1))])
+        if self.overall == "pooled":
+            fid, kid = self._values(generated, reference, context.seed)
+        else:
+            fid = float(np.mean([v[0] for v in per_target]))
+            kid = float(np.mean([v[1] for v in per_target]))
+        details = {
+            "reference": real.details(context.targets),
+            "reference_set": real.describe(),
+            "generated_images": len(generated),
+            "overall": self.overall,
+            "extractor": self.features.describe(),
+            "kid_subsets": self.kid_subsets,
+            "kid_subset_size": self.kid_subset_size,
+        }
+        values += self._set_values(None, fid, kid, len(generated), details)
+        self._context = None
+        return values
+
+    def weight_checksums(self) -> dict[str, str]:
+        return {self.features.asset: self.features.sha256}

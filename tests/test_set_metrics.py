@@ -1,0 +1,160 @@
+"""Set-level metrics and missing weights through `bench evaluate` and the report:
+FID / KID per target and overall, the classifier's real accuracy, QualiCLIP reported missing
+(or an error with --strict), the reference set (with the in-distribution fallback)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from conftest import tiny_params
+
+from bench import layout
+from bench.errors import MissingWeightsError
+from bench.evaluate import evaluate, read_records, set_values_of
+from bench.report import report
+from bench.synthesize import synthesize
+from bench.train import train
+from datasets.manifest import read_manifest
+from datasets.synthetic import generate
+from metrics.real_set import select_real_set
+
+CPU = torch.device("cpu")
+
+
+class FakeInception:
+    """Stands in for Inception (speed): 12-d features = per-channel means of a 2x2 grid."""
+
+    sha256 = "f" * 64
+    asset = "fake_inception"
+
+    def __init__(self, asset: str = "inception_fid", batch_size: int = 32) -> None:
+        self.calls = 0
+
+    def to(self, device: torch.device) -> FakeInception:
+        return self
+
+    def __call__(self, images: torch.Tensor) -> np.ndarray:
+        self.calls += 1
+        pooled = torch.nn.functional.adaptive_avg_pool2d(images.double(), 2)
+        return pooled.flatten(1).numpy()
+
+    def describe(self) -> dict[str, str]:
+        return {"asset": self.asset, "sha256": self.sha256, "resize": "none"}
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory):
+    """identity on synthetic + synthetic_statue with fid (fake Inception), ecs, qualiclip, l1."""
+    from metrics.expression_classifier import train_classifier
+
+    root = tmp_path_factory.mktemp("sets")
+    params = tiny_params(root)
+    params = {**params, **params["profiles"]["smoke"], "profile": "smoke"}
+    params["metrics"] = ["ecs", "qualiclip", "fid", "l1"]
+    params["metric_settings"] = {"fid": {"cache_dir": str(root / "features")}}
+    params["ecs_classifier"] = {**params["ecs_classifier"], "epochs": 1}
+    generate(
+        root / "data",
+        image_size=32,
+        train_subjects=4,
+        test_subjects=3,
+        ood_subjects=2,
+        styles=["statue"],
+    )
+    patch = pytest.MonkeyPatch()
+    patch.setenv("FES_BENCH_WEIGHTS", str(root / "empty-weights"))  # no qualiclip.pth here
+    patch.setattr("metrics.fid.InceptionFeatures", FakeInception)
+    try:
+        train_classifier(params, CPU)
+        train(params, "identity", CPU)
+        for dataset in params["eval_datasets"]:
+            synthesize(params, "identity", dataset, CPU)
+            evaluate(params, "identity", dataset, CPU)
+        report(params, ["identity"], params["eval_datasets"])
+        yield params
+    finally:
+        patch.undo()
+
+
+def test_metrics_json_carries_set_values_and_missing_reason(evaluated):
+    body = json.loads(layout.metrics_path(evaluated, "identity", "synthetic").read_text())
+    metrics = body["metrics"]
+    fid = metrics["FID"]
+    assert fid["mean"] > 0 and fid["n"] == 3 * 6 and fid["ci_low"] is None
+    assert set(fid["per_target"]) == set(evaluated["targets"])
+    assert "fewer than 2048" in fid["flag"]
+    assert fid["details"]["reference"] == {
+        "dataset": "synthetic",
+        "fallback_for": None,
+        "images": 18,
+    }
+    assert fid["details"]["overall"] == "pooled"
+    assert "KID" in metrics and metrics["KID"]["n"] == 18
+    accuracy = metrics["ECS real acc"]
+    assert 0 <= accuracy["ci_low"] <= accuracy["mean"] <= accuracy["ci_high"] <= 1
+    assert 0 <= metrics["ECS"]["mean"] <= 1
+    assert metrics["QualiCLIP"]["mean"] is None
+    assert "bench weights pull qualiclip" in metrics["QualiCLIP"]["missing"]
+
+
+def test_records_keep_set_values_and_missing_columns(evaluated):
+    records = read_records(layout.records_path(evaluated, "identity", "synthetic_statue"))
+    values = set_values_of(records)
+    overall = {v.column: v for v in values if v.target_expression is None}
+    assert set(overall) == {"ECS real acc", "FID", "KID"}
+    assert overall["FID"].details["reference"]["dataset"] == "synthetic_statue"
+    assert len([v for v in values if v.column == "FID"]) == 1 + len(evaluated["targets"])
+    assert records["QualiCLIP"].isna().all()
+    assert "qualiclip" in records.attrs["missing"]["QualiCLIP"]
+    assert records["ECS"].isin([0.0, 1.0]).all() and records["L1"].notna().all()
+
+
+def test_tables_show_set_level_values_flags_and_missing(evaluated):
+    tables = Path(evaluated["paths"]["results"]) / "tables"
+    markdown = (tables / "comparison.md").read_text()
+    for header in ("synthetic: FID ↓", "synthetic: KID ↓", "synthetic: ECS real acc ↑"):
+        assert header in markdown
+    assert "†" in markdown and "| missing" in markdown
+    assert "QualiCLIP missing: Weights 'qualiclip'" in markdown
+    assert (
+        "synthetic_statue: set-level metrics compare with real test images of synthetic_statue"
+        in markdown
+    )
+    latex = (tables / "comparison.tex").read_text()
+    assert "$^\\dagger$" in latex and "†" not in latex
+    summary = pd.read_csv(tables / "comparison.csv", comment="#")
+    fid = summary[(summary.metric == "FID") & (summary.dataset == "synthetic")]
+    assert len(fid) == 1 and fid["mean"].item() > 0 and np.isnan(fid["ci_low"].item())
+    per_target = pd.read_csv(tables / "per_expression.csv", comment="#")
+    assert set(per_target[per_target.metric == "FID"]["target_expression"]) == set(
+        evaluated["targets"]
+    )
+
+
+def test_strict_turns_missing_weights_into_an_error(evaluated, monkeypatch, tmp_path):
+    monkeypatch.setenv("FES_BENCH_WEIGHTS", str(tmp_path))
+    monkeypatch.setattr("metrics.fid.InceptionFeatures", FakeInception)
+    with pytest.raises(MissingWeightsError, match="qualiclip"):
+        evaluate(evaluated, "identity", "synthetic", CPU, strict=True)
+    strict_params = {**evaluated, "evaluation": {**evaluated["evaluation"], "strict": True}}
+    with pytest.raises(MissingWeightsError, match="qualiclip"):
+        evaluate(strict_params, "identity", "synthetic", CPU)
+
+
+def test_reference_falls_back_to_in_distribution_for_unlabelled_sets(evaluated):
+    source = layout.dataset_dir(evaluated, "synthetic_statue")
+    photos = layout.dataset_dir(evaluated, "photos")
+    shutil.copytree(source, photos)
+    frame = read_manifest(photos)
+    frame[frame.expression == "neutral"].to_csv(photos / "manifest.csv", index=False)
+    real = select_real_set(evaluated, "photos", tuple(evaluated["targets"]))
+    assert real.dataset == "synthetic" and real.fallback_for == "photos"
+    assert "in-distribution" in real.describe() and len(real.rows(["happy"])) == 3
+    own = select_real_set(evaluated, "synthetic_statue", tuple(evaluated["targets"]))
+    assert own.dataset == "synthetic_statue" and own.fallback_for is None
