@@ -113,5 +113,10 @@ def report(params: dict[str, Any], models: list[str], datasets: list[str]) -> li
         subset = records[records["dataset"] == dataset]
         plot = per_expression_plot(subset, value_columns, dataset, targets, seed)
         paths += save_figure(plot, *_figure_paths(params, f"per_expression_{dataset}"), record)
+    if "reggan" in models:  # the paper's Figure 3: input | G_E | G_R | real target
+        from bench.report.figure3 import figure3
+
+        dataset = params["train_dataset"]
+        paths += figure3(params, dataset, *_figure_paths(params, f"figure3_{dataset}"), record)
     console.print(f"report: {len(paths)} files under {layout.tables_dir(params).parent}")
     return paths
