@@ -8,6 +8,12 @@ MODELS = LazyRegistry(
     "model",
     {
         "identity": "models.identity:IdentityGenerator",
+        "mr": "models.mr:MaskedRegression",
+        "reggan": "models.reggan:RegGAN",
+        "stargan": "models.stargan:StarGAN",
+        "usgan": "models.usgan:USGAN",
+        "sargan": "models.sargan:SARGAN",
+        "ganimation": "models.ganimation:GANimation",
     },
 )
 """Every model the harness can train, run and score, by the name used in tables and the CLI."""

@@ -1,0 +1,249 @@
+"""GANimation (Pumarola, Agudo, Martinez, Sanfeliu, Moreno-Noguer; ECCV 2018), from the paper.
+
+Conditioned on facial action units (AUs), not labels. The generator is StarGAN's trunk with
+two output heads, a colour image C (7x7 conv + tanh) and a one-channel attention mask A
+(7x7 conv + sigmoid); the output keeps the input where A is 1 and paints C elsewhere:
+``G(x, y) = A * x + (1 - A) * C``. The critic is StarGAN's with an AU-regression head in
+place of the class head. Losses (per batch of size B):
+
+- critic: ``-D(x) + D(G(x, y_t)) + lambda_gp * GP + lambda_au / B * MSE(D_au(x), y_s)``
+- generator (every ``n_critic``-th step): ``-D(G(x, y_t)) + lambda_au / B * MSE(D_au(G(x, y_t)), y_t)
+  + lambda_cyc * |x - G(G(x, y_t), y_s)|_1 + attention terms``; the attention terms, on both
+  masks (forward and cycle), are ``lambda_attention * mean(A)`` (keeps A from saturating to 1,
+  the trivial identity) and ``lambda_tv * sum of squared neighbour differences of A`` per
+  image (smoothness).
+
+Published setting: conv_dim 64, 6 residual blocks, 128 px, lambda_gp 10, lambda_au 4000,
+lambda_cyc 10, lambda_attention 0.1, lambda_tv 1e-5 (the authors' code default), Adam
+(1e-4, betas 0.5/0.999), G updated every 5 critic steps, batch 25, linear decay over the
+last 10 of 30 epochs; target AUs jittered by U(-0.1, 0.1) during training.
+
+Labels to AUs: ``bench`` passes expression labels, so the model owns
+:data:`EXPRESSION_ACTION_UNITS`, a prototype AU vector per expression (see there). Real
+images are described by their label's prototype, targets by the target label's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from bench.errors import UserError
+from datasets.vocabulary import EXPRESSIONS
+from models import hyperparameters
+from models.blocks import (
+    EncoderDecoder,
+    PatchCritic,
+    ResidualBlock,
+    bottleneck_channels,
+    gradient_penalty,
+    linear_decay_lr,
+    output_conv,
+    set_lr,
+)
+from models.trainable import TrainableGenerator, TrainBatch
+
+ACTION_UNITS: tuple[int, ...] = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 25, 26, 45)
+"""The 17 AUs whose intensities OpenFace estimates (GANimation's condition), in vector order."""
+
+MARKED = 0.6
+"""FACS intensity C ("marked or pronounced") = 3 on OpenFace's 0-5 scale, divided by 5."""
+SLIGHT = 0.4
+"""FACS intensity B ("slight evidence") = 2 / 5."""
+
+PROTOTYPES: dict[str, dict[int, float]] = {
+    "neutral": {},
+    "happy": {6: MARKED, 12: MARKED},
+    "sad": {1: MARKED, 4: MARKED, 15: MARKED},
+    "fearful": {1: MARKED, 2: MARKED, 4: MARKED, 5: MARKED, 20: MARKED, 26: MARKED},
+    "angry": {4: MARKED, 5: MARKED, 7: MARKED, 23: MARKED},
+    "surprised": {1: MARKED, 2: MARKED, 5: SLIGHT, 26: MARKED},
+    "disgusted": {9: MARKED, 15: MARKED},
+}
+"""Prototype AUs of each basic emotion, from EMFACS (Friesen & Ekman, EMFACS-7, 1983; the
+prototype table of Ekman, Friesen & Hager, *Facial Action Coding System: Investigator's
+Guide*, 2002): happiness 6+12, sadness 1+4+15, fear 1+2+4+5+20+26, anger 4+5+7+23,
+surprise 1+2+5B+26, disgust 9+15+16. AU16 (lower lip depressor) is not among OpenFace's 17
+AUs and is dropped from disgust. Intensities: the prototypes give no letter except 5B in
+surprise (B = 0.4); every other prototype AU is set to C (0.6). Neutral activates none."""
+
+
+def action_unit_table(expressions: tuple[str, ...] = EXPRESSIONS) -> torch.Tensor:
+    """Target AU vectors (len(expressions), 17) in [0, 1], rows in class-index order."""
+    table = torch.zeros(len(expressions), len(ACTION_UNITS))
+    for row, expression in enumerate(expressions):
+        if expression not in PROTOTYPES:
+            raise UserError(f"GANimation has no action-unit prototype for {expression!r}")
+        for unit, intensity in PROTOTYPES[expression].items():
+            table[row, ACTION_UNITS.index(unit)] = intensity
+    return table
+
+
+EXPRESSION_ACTION_UNITS = action_unit_table()
+"""(7, 17): row k is the AU vector GANimation is asked for when the target is EXPRESSIONS[k]."""
+
+
+class AttentionGenerator(nn.Module):
+    """GANimation's generator: ``forward(images, aus (B,17)) -> (output, attention, colour)``.
+
+    ``output = attention * images + (1 - attention) * colour``, images and colour in
+    [-1, 1], attention (B, 1, H, W) in [0, 1].
+    """
+
+    def __init__(self, condition_dim: int, conv_dim: int, res_blocks: int):
+        super().__init__()
+        channels = bottleneck_channels(conv_dim)
+        self.trunk = EncoderDecoder(
+            condition_dim, conv_dim, [ResidualBlock(channels) for _ in range(res_blocks)]
+        )
+        self.colour = output_conv(conv_dim, 3)
+        self.attention = output_conv(conv_dim, 1)
+
+    def forward(
+        self, images: torch.Tensor, aus: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        features = self.trunk(images, aus)
+        colour = torch.tanh(self.colour(features))
+        attention = torch.sigmoid(self.attention(features))
+        return attention * images + (1 - attention) * colour, attention, colour
+
+
+@dataclass(frozen=True)
+class GANimationSettings:
+    """GANimation's hyper-parameters (defaults: the paper's / authors' code)."""
+
+    conv_dim: int = 64
+    res_blocks: int = 6
+    critic_dim: int = 64
+    critic_layers: int = 6
+    lambda_gp: float = 10.0
+    lambda_au: float = 4000.0
+    """AU-regression weight; divided by the batch size as in the authors' code."""
+    lambda_cyc: float = 10.0
+    lambda_attention: float = 0.1
+    lambda_tv: float = 1e-5
+    lr_generator: float = 1e-4
+    lr_critic: float = 1e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    n_critic: int = 5
+    decay_fraction: float = 1 / 3
+    """Last fraction of the steps with linear decay (10 of 30 epochs)."""
+    au_jitter: float = 0.1
+    """Half-width of the uniform noise added to target AUs during training."""
+
+
+def total_variation(attention: torch.Tensor) -> torch.Tensor:
+    """Per-image sum of squared differences between neighbouring mask pixels, batch mean."""
+    rows = (attention[..., 1:, :] - attention[..., :-1, :]).pow(2).flatten(1).sum(1)
+    cols = (attention[..., :, 1:] - attention[..., :, :-1]).pow(2).flatten(1).sum(1)
+    return (rows + cols).mean()
+
+
+class GANimation(TrainableGenerator):
+    """GANimation (ECCV 2018): AU-conditioned, colour + attention heads, out = A*x + (1-A)*C."""
+
+    name: ClassVar[str] = "ganimation"
+    source_mode: ClassVar[str] = "any"
+
+    def __init__(self, image_size: int, num_expressions: int = len(EXPRESSIONS), **settings: Any):
+        hp = hyperparameters.resolve(GANimationSettings, settings, self.name)
+        super().__init__(image_size, num_expressions, **asdict(hp))
+        self.hp = hp
+        self.register_buffer(
+            "action_units", action_unit_table(EXPRESSIONS[:num_expressions]), persistent=False
+        )
+        self.generator = AttentionGenerator(len(ACTION_UNITS), hp.conv_dim, hp.res_blocks)
+        self.critic = PatchCritic(
+            self.image_size, len(ACTION_UNITS), hp.critic_dim, hp.critic_layers
+        )
+        self._last_generator_losses: dict[str, float] = {}
+
+    def aus(self, labels: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """The AU vectors (B, 17) of int64 expression labels (B,), with ``like``'s dtype."""
+        return self.action_units[labels].to(like.dtype)
+
+    def translate(self, images: torch.Tensor, target_expressions: torch.Tensor) -> torch.Tensor:
+        """Faces (B, 3, H, W) in [-1, 1] -> the target expressions' AU prototypes, in [-1, 1]."""
+        self.check_inputs(images, target_expressions)
+        output, _, _ = self.generator(images, self.aus(target_expressions, images))
+        return output.clamp(-1.0, 1.0)
+
+    # -- training ------------------------------------------------------------------------------
+    def training_modules(self) -> dict[str, nn.Module]:
+        return {"generator": self.generator, "critic": self.critic}
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        betas = (self.hp.beta1, self.hp.beta2)
+        return {
+            "generator": torch.optim.Adam(
+                self.generator.parameters(), lr=self.hp.lr_generator, betas=betas
+            ),
+            "critic": torch.optim.Adam(self.critic.parameters(), lr=self.hp.lr_critic, betas=betas),
+        }
+
+    def train_step(
+        self,
+        nets: Mapping[str, nn.Module],
+        optimizers: Mapping[str, torch.optim.Optimizer],
+        batch: TrainBatch,
+        step: int,
+        total_steps: int,
+    ) -> dict[str, float]:
+        """One critic update; plus one generator update on every ``n_critic``-th step."""
+        hp = self.hp
+        for name, base in (("generator", hp.lr_generator), ("critic", hp.lr_critic)):
+            set_lr(optimizers[name], linear_decay_lr(base, step, total_steps, hp.decay_fraction))
+        generator, critic = nets["generator"], nets["critic"]
+        real = batch.source
+        source_aus = self.aus(batch.source_expression, real)
+        target_aus = self.aus(batch.target_expression, real)
+        target_aus = target_aus + hp.au_jitter * (2 * torch.rand_like(target_aus) - 1)
+        au_weight = hp.lambda_au / len(batch)
+
+        with self.amp():
+            with torch.no_grad():
+                fake, _, _ = generator(real, target_aus)
+            scores, predicted = critic(torch.cat([real, fake]))
+            real_scores, fake_scores = scores.float().chunk(2)
+            critic_adv = fake_scores.mean() - real_scores.mean()
+            critic_au = nn.functional.mse_loss(predicted[: len(real)].float(), source_aus)
+            penalty = gradient_penalty(critic, real, fake)
+            critic_loss = critic_adv + au_weight * critic_au + hp.lambda_gp * penalty
+        optimizers["critic"].zero_grad(set_to_none=True)
+        critic_loss.backward()
+        optimizers["critic"].step()
+        losses = {"d_adv": critic_adv.item(), "d_au": critic_au.item(), "d_gp": penalty.item()}
+
+        if (step + 1) % hp.n_critic == 0:
+            with self.amp():
+                fake, fake_attention, _ = generator(real, target_aus)
+                scores, predicted = critic(fake)
+                generator_adv = -scores.float().mean()
+                generator_au = nn.functional.mse_loss(predicted.float(), target_aus)
+                cycle, cycle_attention, _ = generator(fake, source_aus)
+                generator_cyc = (cycle.float() - real).abs().mean()
+                masks = (fake_attention.float(), cycle_attention.float())
+                attention_mean = sum(mask.mean() for mask in masks)
+                attention_tv = sum(total_variation(mask) for mask in masks)
+                generator_loss = (
+                    generator_adv
+                    + au_weight * generator_au
+                    + hp.lambda_cyc * generator_cyc
+                    + hp.lambda_attention * attention_mean
+                    + hp.lambda_tv * attention_tv
+                )
+            optimizers["generator"].zero_grad(set_to_none=True)
+            generator_loss.backward()
+            optimizers["generator"].step()
+            self._last_generator_losses = {
+                "g_adv": generator_adv.item(),
+                "g_au": generator_au.item(),
+                "g_rec": generator_cyc.item(),
+                "g_att": attention_mean.item() / 2,
+            }
+        return {**losses, **self._last_generator_losses}

@@ -1,0 +1,112 @@
+"""SARGAN (Akram & Khan, IEEE TCSVT 2023, arXiv 2303.17212), written from the paper.
+
+US-GAN (:mod:`models.usgan`) with its residual block replaced by one *spatial-attention
+residual block*: the residual branch (conv-IN-ReLU, conv-IN) is multiplied by a one-channel
+sigmoid mask computed from it by a small hourglass (encoder-decoder with skip branches,
+depth 2, 64 channels), then added to the block's input. The mask lets the block change
+expression-related regions and leave the rest untouched; the ultimate skip
+``G(x, c) = tanh(F(x, c)) + x`` is kept. Critic, losses and schedule are US-GAN's
+(StarGAN's with ``lambda_rec`` 1).
+
+Our reading of the block's details (from the paper's figure and the authors' public code):
+3x3 convs with reflection padding inside the block, InstanceNorm + ReLU after each
+hourglass conv, a stride-2 conv to go down and nearest x2 upsampling + conv to go up, and a
+biased 3x3 conv to the one-channel mask.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from models.blocks import ImageGenerator, bottleneck_channels
+from models.stargan import StarGAN, StarGANSettings
+
+
+def reflect_conv(in_channels: int, out_channels: int, stride: int = 1) -> list[nn.Module]:
+    """3x3 reflection-padded bias-free conv, InstanceNorm (affine), ReLU."""
+    return [
+        nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False, padding_mode="reflect"),
+        nn.InstanceNorm2d(out_channels, affine=True),
+        nn.ReLU(inplace=True),
+    ]
+
+
+class Hourglass(nn.Module):
+    """Recursive hourglass: ``skip(x) + up(inner(down(x)))``, ``depth`` levels of halving.
+
+    ``down`` is a stride-2 conv, ``up`` a nearest x2 upsampling followed by a conv; the
+    innermost level is one conv at 1/2**depth resolution. Output: (B, mid_channels, H, W).
+    """
+
+    def __init__(self, in_channels: int, mid_channels: int, depth: int):
+        super().__init__()
+        self.skip = nn.Sequential(*reflect_conv(in_channels, mid_channels))
+        self.down = nn.Sequential(*reflect_conv(in_channels, mid_channels, stride=2))
+        self.inner: nn.Module = (
+            Hourglass(mid_channels, mid_channels, depth - 1)
+            if depth > 1
+            else nn.Sequential(*reflect_conv(mid_channels, mid_channels))
+        )
+        self.up = nn.Sequential(*reflect_conv(mid_channels, mid_channels))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        skip = self.skip(features)
+        low = nn.functional.interpolate(
+            self.inner(self.down(features)), scale_factor=2, mode="nearest"
+        )
+        if low.shape[-2:] != skip.shape[-2:]:  # odd sizes: align to the skip branch
+            low = nn.functional.interpolate(low, size=skip.shape[-2:], mode="nearest")
+        return skip + self.up(low)
+
+
+class SpatialAttentionResidualBlock(nn.Module):
+    """``x + r * A(r)`` with ``r = IN(conv(ReLU(IN(conv(x)))))`` and ``A`` a sigmoid mask (B,1,H,W)."""
+
+    def __init__(self, channels: int, attention_dim: int = 64, depth: int = 2):
+        super().__init__()
+        self.residual = nn.Sequential(
+            *reflect_conv(channels, channels),
+            nn.Conv2d(channels, channels, 3, 1, 1, bias=False, padding_mode="reflect"),
+            nn.InstanceNorm2d(channels, affine=True),
+        )
+        self.attention = nn.Sequential(
+            Hourglass(channels, attention_dim, depth),
+            nn.Conv2d(attention_dim, 1, 3, 1, 1, padding_mode="reflect"),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        residual = self.residual(features)
+        return features + residual * self.attention(residual)
+
+
+@dataclass(frozen=True)
+class SARGANSettings(StarGANSettings):
+    """SARGAN's hyper-parameters: US-GAN's plus the attention hourglass (``res_blocks`` counts
+    spatial-attention residual blocks; the paper uses one)."""
+
+    res_blocks: int = 1
+    lambda_rec: float = 1.0
+    attention_dim: int = 64
+    """Channels inside the attention hourglass."""
+    attention_depth: int = 2
+    """Halvings of the attention hourglass."""
+
+
+class SARGAN(StarGAN):
+    """SARGAN (TCSVT 2023): US-GAN with a spatial-attention residual block."""
+
+    name: ClassVar[str] = "sargan"
+    Settings: ClassVar[type] = SARGANSettings
+
+    def build_generator(self) -> nn.Module:
+        channels = bottleneck_channels(self.hp.conv_dim)
+        blocks = [
+            SpatialAttentionResidualBlock(channels, self.hp.attention_dim, self.hp.attention_depth)
+            for _ in range(self.hp.res_blocks)
+        ]
+        return ImageGenerator(self.num_expressions, self.hp.conv_dim, blocks, ultimate_skip=True)
