@@ -66,6 +66,8 @@ def best_models(summary: pd.DataFrame, columns: dict[str, Column]) -> set[tuple[
         column = columns.get(metric)
         if column is None or group.empty:
             continue
+        if len(group) > 1 and group["mean"].nunique() == 1:
+            continue  # all tied (e.g. a classifier's accuracy on real images): nothing is best
         value = group["mean"].max() if column.higher_is_better else group["mean"].min()
         for model in group.loc[group["mean"] == value, "model"]:
             best.add((model, dataset, metric))
