@@ -21,6 +21,7 @@ are buffers, not parameters).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -214,3 +215,20 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     """Set every parameter group's learning rate."""
     for group in optimizer.param_groups:
         group["lr"] = lr
+
+
+def adam_pair(
+    generator: torch.nn.Module, critic: torch.nn.Module, hp: Any
+) -> dict[str, torch.optim.Optimizer]:
+    """Adam for ``generator`` and ``critic`` with ``hp.lr_generator`` / ``hp.lr_critic`` and betas."""
+    betas = (hp.beta1, hp.beta2)
+    return {
+        "generator": torch.optim.Adam(generator.parameters(), lr=hp.lr_generator, betas=betas),
+        "critic": torch.optim.Adam(critic.parameters(), lr=hp.lr_critic, betas=betas),
+    }
+
+
+def decay_learning_rates(optimizers: Any, hp: Any, step: int, total_steps: int) -> None:
+    """Set both optimizers' rates on the linear decay schedule for this ``step``."""
+    for name, base in (("generator", hp.lr_generator), ("critic", hp.lr_critic)):
+        set_lr(optimizers[name], linear_decay_lr(base, step, total_steps, hp.decay_fraction))

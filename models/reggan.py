@@ -53,7 +53,7 @@ from bench.errors import UserError
 from datasets.tensors import ImageSet
 from datasets.vocabulary import EXPRESSIONS
 from models import hyperparameters
-from models.blocks import PatchCritic, linear_decay_lr, one_hot, set_lr
+from models.blocks import PatchCritic, adam_pair, decay_learning_rates, one_hot
 from models.eab import RefinementNetwork
 from models.expression_layer import ExpressionLayer
 from models.mr import fit_expression_layer
@@ -156,13 +156,7 @@ class RegGAN(TrainableGenerator):
         return {"generator": self.refiner, "critic": self.critic}
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        betas = (self.hp.beta1, self.hp.beta2)
-        return {
-            "generator": torch.optim.Adam(
-                self.refiner.parameters(), lr=self.hp.lr_generator, betas=betas
-            ),
-            "critic": torch.optim.Adam(self.critic.parameters(), lr=self.hp.lr_critic, betas=betas),
-        }
+        return adam_pair(self.refiner, self.critic, self.hp)
 
     def train_step(
         self,
@@ -174,8 +168,7 @@ class RegGAN(TrainableGenerator):
     ) -> dict[str, float]:
         """One critic update, then one G_R update, on a paired neutral -> target batch."""
         hp = self.hp
-        for name, base in (("generator", hp.lr_generator), ("critic", hp.lr_critic)):
-            set_lr(optimizers[name], linear_decay_lr(base, step, total_steps, hp.decay_fraction))
+        decay_learning_rates(optimizers, hp, step, total_steps)
         refiner, critic = nets["generator"], nets["critic"]
         labels = batch.target_expression
         real = torch.cat([batch.source, batch.target])

@@ -35,11 +35,11 @@ from models.blocks import (
     ImageGenerator,
     PatchCritic,
     ResidualBlock,
+    adam_pair,
     bottleneck_channels,
+    decay_learning_rates,
     gradient_penalty,
-    linear_decay_lr,
     one_hot,
-    set_lr,
 )
 from models.trainable import TrainableGenerator, TrainBatch
 
@@ -109,13 +109,7 @@ class StarGAN(TrainableGenerator):
         return {"generator": self.generator, "critic": self.critic}
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        betas = (self.hp.beta1, self.hp.beta2)
-        return {
-            "generator": torch.optim.Adam(
-                self.generator.parameters(), lr=self.hp.lr_generator, betas=betas
-            ),
-            "critic": torch.optim.Adam(self.critic.parameters(), lr=self.hp.lr_critic, betas=betas),
-        }
+        return adam_pair(self.generator, self.critic, self.hp)
 
     def train_step(
         self,
@@ -127,8 +121,7 @@ class StarGAN(TrainableGenerator):
     ) -> dict[str, float]:
         """One critic update; plus one generator update on every ``n_critic``-th step."""
         hp = self.hp
-        for name, base in (("generator", hp.lr_generator), ("critic", hp.lr_critic)):
-            set_lr(optimizers[name], linear_decay_lr(base, step, total_steps, hp.decay_fraction))
+        decay_learning_rates(optimizers, hp, step, total_steps)
         generator, critic = nets["generator"], nets["critic"]
         real, source, target = batch.source, batch.source_expression, batch.target_expression
 
