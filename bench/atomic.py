@@ -61,3 +61,16 @@ def write_bytes(target: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``target`` atomically."""
     with atomic_open(target, "wb") as handle:
         handle.write(data)
+
+
+def torch_save(obj: object, target: str | os.PathLike) -> None:
+    """``torch.save`` atomically and byte-reproducibly.
+
+    Saving through a file object makes torch name the archive's root folder
+    ``archive`` instead of after the (random) temporary file name, so the same
+    object always gives the same bytes and the same sha256.
+    """
+    import torch
+
+    with atomic_path(target) as tmp, open(tmp, "wb") as handle:
+        torch.save(obj, handle)

@@ -27,7 +27,7 @@ import torch
 from bench import atomic, layout, provenance
 from bench.errors import MissingWeightsError
 from bench.progress import progress_bar
-from bench.synthesize import OUTPUTS_MANIFEST, read_outputs
+from bench.synthesize import GENERATOR_FILE, OUTPUTS_MANIFEST, read_generator, read_outputs
 from datasets.manifest import MANIFEST, read_info, read_manifest
 from datasets.tensors import decode_images, to_model_range
 from datasets.vocabulary import INDEX, parse_expressions
@@ -198,8 +198,18 @@ def score(
             f"outputs/{model_name}/{dataset}/{OUTPUTS_MANIFEST}": provenance.file_digest(
                 out_root / OUTPUTS_MANIFEST
             ),
-        },
+        }
+        | (
+            {
+                f"outputs/{model_name}/{dataset}/{GENERATOR_FILE}": provenance.file_digest(
+                    out_root / GENERATOR_FILE
+                )
+            }
+            if (out_root / GENERATOR_FILE).is_file()
+            else {}
+        ),
     )
+    records.attrs["generator"] = read_generator(params, model_name, dataset)
     records.attrs["ood"] = read_info(data_root).ood
     records.attrs["set_values"] = [value.as_dict() for value in set_values]
     records.attrs["missing"] = gaps
@@ -223,6 +233,9 @@ def write_records(records: pd.DataFrame, path: Path) -> None:
     meta[b"fes_bench_set_values"] = json.dumps(
         records.attrs.get("set_values", []), sort_keys=True
     ).encode()
+    meta[b"fes_bench_generator"] = json.dumps(
+        records.attrs.get("generator", {}), sort_keys=True
+    ).encode()
     meta[b"fes_bench_missing"] = json.dumps(
         records.attrs.get("missing", {}), sort_keys=True
     ).encode()
@@ -240,6 +253,7 @@ def read_records(path: Path) -> pd.DataFrame:
     records.attrs["ood"] = json.loads(meta.get(b"fes_bench_ood", b"false"))
     records.attrs["set_values"] = json.loads(meta.get(b"fes_bench_set_values", b"[]"))
     records.attrs["missing"] = json.loads(meta.get(b"fes_bench_missing", b"{}"))
+    records.attrs["generator"] = json.loads(meta.get(b"fes_bench_generator", b"{}"))
     return records
 
 
@@ -324,6 +338,7 @@ def evaluate(
             column: {"mean": None, "missing": reason}
             for column, reason in records.attrs.get("missing", {}).items()
         },
+        "generator": records.attrs.get("generator", {}),
         "provenance": _compact(records.attrs["provenance"]),
     }
     atomic.write_text(

@@ -4,7 +4,8 @@
 
     data/<dataset>/                          prepared images + manifest.csv
     checkpoints/<model>/<train-dataset>/model.pt
-    outputs/<model>/<dataset>/<target>/<source-id>.png + outputs.csv
+    checkpoints/<adapted-model>/<dataset>/model.pt  (models adapted per dataset, e.g. dai2i)
+    outputs/<model>/<dataset>/<target>/<source-id>.png + outputs.csv + generator.json
     results/records/<model>__<dataset>.parquet   one row per output image
     results/metrics/<model>__<dataset>.json      aggregated, DVC metrics
     results/tables/, results/figures/ (PNG), results/pdf/ (PDF)   written by the report
@@ -25,9 +26,13 @@ def dataset_dir(params: dict[str, Any], dataset: str) -> Path:
     return _root(params, "data") / dataset
 
 
-def checkpoint_path(params: dict[str, Any], model: str) -> Path:
-    """Checkpoint of ``model`` trained on the params' training dataset."""
-    return _root(params, "checkpoints") / model / params["train_dataset"] / "model.pt"
+def checkpoint_path(params: dict[str, Any], model: str, dataset: str | None = None) -> Path:
+    """Checkpoint of ``model`` trained on the params' training dataset.
+
+    ``dataset``: the folder key for models adapted per evaluation dataset
+    (``checkpoints/dai2i/<dataset>/model.pt``); default the training dataset.
+    """
+    return _root(params, "checkpoints") / model / (dataset or params["train_dataset"]) / "model.pt"
 
 
 def outputs_dir(params: dict[str, Any], model: str, dataset: str) -> Path:

@@ -1,13 +1,16 @@
 """Running a trained model over a dataset's neutral source faces, for every target expression.
 
-Writes ``outputs/<model>/<dataset>/<target>/<source-id>.png`` and ``outputs.csv``
-(output_id, source_id, subject, target_expression, file, sha256). The folder is
+Writes ``outputs/<model>/<dataset>/<target>/<source-id>.png``, ``outputs.csv``
+(output_id, source_id, subject, target_expression, file, sha256) and
+``generator.json`` (which checkpoint made them, its sha256, what it was trained
+on and, for adapted models, which target-domain images it saw). The folder is
 built under a temporary name and swapped in at the end, so an interrupted run
 never leaves a half-written output set.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -24,9 +27,31 @@ from datasets.manifest import read_manifest, sha256_file
 from datasets.png import save_png
 from datasets.tensors import decode_images, to_model_range, to_uint8
 from datasets.vocabulary import INDEX, NEUTRAL, parse_expressions
-from models.base import load_generator
+from models.base import load_generator, read_checkpoint
 
 OUTPUTS_MANIFEST = "outputs.csv"
+GENERATOR_FILE = "generator.json"
+
+
+def generator_checkpoint(params: dict[str, Any], model_name: str, dataset: str) -> Path:
+    """The checkpoint that translates ``dataset``: the model's own one for that dataset when
+    the model adapts per dataset (``bench adapt``), else the one trained on ``train_dataset``."""
+    from models.registry import MODELS
+
+    adapted = getattr(MODELS.load(model_name), "adapts_per_dataset", False)
+    return layout.checkpoint_path(params, model_name, dataset if adapted else None)
+
+
+def generator_record(path: Path, model_name: str) -> dict[str, Any]:
+    """What ``generator.json`` says of the checkpoint at ``path``."""
+    metadata = read_checkpoint(path).get("metadata") or {}
+    return {
+        "model": model_name,
+        "checkpoint": path.as_posix(),
+        "checkpoint_sha256": sha256_file(path),
+        "train_dataset": metadata.get("train_dataset"),
+        "adaptation": metadata.get("adaptation"),
+    }
 
 
 def source_faces(params: dict[str, Any], dataset: str) -> pd.DataFrame:
@@ -44,7 +69,8 @@ def source_faces(params: dict[str, Any], dataset: str) -> pd.DataFrame:
 
 def synthesize(params: dict[str, Any], model_name: str, dataset: str, device: torch.device) -> Path:
     """Translate every source face of ``dataset`` to every target; return the outputs folder."""
-    model = load_generator(layout.checkpoint_path(params, model_name), expected_model=model_name)
+    checkpoint = generator_checkpoint(params, model_name, dataset)
+    model = load_generator(checkpoint, expected_model=model_name)
     model.to(device).eval()
     targets = parse_expressions(params["targets"])
     root = layout.dataset_dir(params, dataset)
@@ -93,6 +119,10 @@ def synthesize(params: dict[str, Any], model_name: str, dataset: str, device: to
         atomic.write_text(
             staging / OUTPUTS_MANIFEST, table.to_csv(index=False, lineterminator="\n")
         )
+        atomic.write_text(
+            staging / GENERATOR_FILE,
+            json.dumps(generator_record(checkpoint, model_name), indent=2, sort_keys=True) + "\n",
+        )
         if final.exists():
             shutil.rmtree(final)
         staging.rename(final)
@@ -110,3 +140,9 @@ def read_outputs(params: dict[str, Any], model_name: str, dataset: str) -> pd.Da
             f"no outputs at {path.parent} (run `bench synthesize --model {model_name} --dataset {dataset}`)"
         )
     return pd.read_csv(path, dtype={"subject": str, "source_id": str, "output_id": str})
+
+
+def read_generator(params: dict[str, Any], model_name: str, dataset: str) -> dict[str, Any]:
+    """``generator.json`` of (model, dataset); empty when the outputs predate it."""
+    path = layout.outputs_dir(params, model_name, dataset) / GENERATOR_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}

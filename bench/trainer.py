@@ -63,8 +63,7 @@ class Trainer:
             "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
             "rng": self._rng_state(sampler),
         }
-        with atomic.atomic_path(self.state_path) as tmp:
-            torch.save(payload, tmp)
+        atomic.torch_save(payload, self.state_path)
 
     def _load_state(self, optimizers: dict, sampler: PairSampler) -> int:
         """Restore a previous run's state if there is one; return the step to start from."""

@@ -205,8 +205,7 @@ def train_classifier(
         "test_accuracy": float(hits.mean()) if hits.size else float("nan"),
         "test_images": int(hits.size),
     }
-    with atomic.atomic_path(path) as tmp:
-        torch.save(checkpoint, tmp)
+    atomic.torch_save(checkpoint, path)
     return TrainResult(path, checkpoint["test_accuracy"], checkpoint["test_images"], seconds)
 
 

@@ -57,6 +57,9 @@ class Generator(nn.Module, abc.ABC):
 
     name: ClassVar[str]
     trainable: ClassVar[bool] = True
+    adapts_per_dataset: ClassVar[bool] = False
+    """True for models adapted to each evaluation dataset with its unlabelled images
+    (``bench adapt``; one checkpoint per dataset), e.g. ``dai2i``."""
 
     def __init__(self, image_size: int, num_expressions: int = len(EXPRESSIONS), **settings: Any):
         super().__init__()
@@ -92,8 +95,7 @@ class Generator(nn.Module, abc.ABC):
             "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
             "metadata": metadata or {},
         }
-        with atomic.atomic_path(path) as tmp:
-            torch.save(payload, tmp)
+        atomic.torch_save(payload, path)
 
     def check_inputs(self, images: torch.Tensor, target_expressions: torch.Tensor) -> None:
         """Raise ``ValueError`` unless inputs follow the interface's shapes and ranges."""
