@@ -95,12 +95,14 @@ def models_command() -> None:
 
     from models.registry import MODELS
 
-    table = Table("model", "trainable", "description")
+    table = Table("model", "training", "description")
     for name in MODELS.names():
         cls = MODELS.load(name)
-        table.add_row(
-            name, "yes" if cls.trainable else "no", (cls.__doc__ or "").strip().splitlines()[0]
-        )
+        if getattr(cls, "adapts_per_dataset", False):
+            training = "bench adapt (per dataset)"
+        else:
+            training = "bench train" if cls.trainable else "none"
+        table.add_row(name, training, (cls.__doc__ or "").strip().splitlines()[0])
     console.print(table)
 
 
@@ -260,6 +262,30 @@ def train_command(
     console.print(f"checkpoint: {train(params, model, _device(params, device), fresh=fresh)}")
 
 
+@app.command("adapt")
+def adapt_command(
+    model: ModelOpt,
+    dataset: DatasetOpt,
+    fresh: Annotated[
+        bool, typer.Option(help="discard the saved training state and start from step 0")
+    ] = False,
+    params_file: ParamsOpt = None,
+    profile: ProfileOpt = None,
+    device: DeviceOpt = None,
+) -> None:
+    """Adapt a domain-adaptive model (dai2i) to one dataset with its unlabelled images.
+
+    Needs the trained base translator (`bench train --model stargan`). Writes
+    checkpoints/<model>/<dataset>/model.pt; resumes from its train_state.pt. On the
+    training dataset itself nothing is adapted: the checkpoint is the base translator.
+    """
+    from bench.adapt import adapt
+
+    params = _params(params_file, profile)
+    path = adapt(params, model, dataset, _device(params, device), fresh=fresh)
+    console.print(f"checkpoint: {path}")
+
+
 @app.command("synthesize")
 def synthesize_command(
     model: ModelOpt,
@@ -304,12 +330,13 @@ def report_command(
     profile: ProfileOpt = None,
 ) -> None:
     """Write the comparison tables (CSV, Markdown, LaTeX) and figures into results/."""
+    from bench.config import table_models
     from bench.data import check_dataset_names
     from bench.report import report
     from models.registry import MODELS
 
     params = _params(params_file, profile)
-    chosen_models = MODELS.parse(models or params["models"])
+    chosen_models = MODELS.parse(models or table_models(params))
     chosen_datasets = check_dataset_names(params, datasets or params["eval_datasets"])
     report(params, chosen_models, chosen_datasets)
 

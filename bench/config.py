@@ -60,3 +60,8 @@ def load_params(path: str | Path | None = None, profile: str | None = None) -> d
         if key not in params:
             raise UserError(f"{path}: missing key {key!r} (profile {chosen!r})")
     return params
+
+
+def table_models(params: dict[str, Any]) -> list[str]:
+    """Rows of the tables: ``models`` (trained once) then ``adapted_models`` (adapted per dataset)."""
+    return list(dict.fromkeys([*params["models"], *(params.get("adapted_models") or [])]))

@@ -7,6 +7,8 @@ from typing import Any
 import torch
 
 from bench import layout
+from bench.adapt import adapt
+from bench.config import table_models
 from bench.data import check_dataset_names, declared_datasets, prepare
 from bench.evaluate import evaluate
 from bench.progress import console
@@ -19,6 +21,16 @@ from metrics.expression_classifier import train_classifier
 from models.registry import MODELS
 
 
+def _ensure_trained(
+    params: dict[str, Any], model: str, retrain: bool, device: torch.device
+) -> None:
+    """Train ``model`` unless its checkpoint exists (always with ``retrain``)."""
+    if retrain or not layout.checkpoint_path(params, model).is_file():
+        train(params, model, device, fresh=retrain)
+    else:
+        console.print(f"{model}: using {layout.checkpoint_path(params, model)}")
+
+
 def run(
     params: dict[str, Any],
     models: str | list[str] | None,
@@ -27,7 +39,7 @@ def run(
     device: torch.device,
 ) -> None:
     """Prepare missing data, train missing checkpoints, then synthesize, evaluate and report."""
-    chosen_models = MODELS.parse(models or params["models"])
+    chosen_models = MODELS.parse(models or table_models(params))
     chosen_datasets = check_dataset_names(params, datasets or params["eval_datasets"])
     needed = [params["train_dataset"], *chosen_datasets]
     producers = declared_datasets(params)
@@ -45,11 +57,19 @@ def run(
         console.print("training the ECS expression classifier (no checkpoint yet)")
         train_classifier(params, device)
     for model in chosen_models:
-        if retrain or not layout.checkpoint_path(params, model).is_file():
-            train(params, model, device, fresh=retrain)
+        adapted = getattr(MODELS.load(model), "adapts_per_dataset", False)
+        if adapted:
+            base = ((params.get("model_settings") or {}).get(model) or {}).get("base", "stargan")
+            _ensure_trained(params, base, retrain, device)
         else:
-            console.print(f"{model}: using {layout.checkpoint_path(params, model)}")
+            _ensure_trained(params, model, retrain, device)
         for dataset in chosen_datasets:
+            if adapted:
+                checkpoint = layout.checkpoint_path(params, model, dataset)
+                if retrain or not checkpoint.is_file():
+                    adapt(params, model, dataset, device, fresh=retrain)
+                else:
+                    console.print(f"{model} on {dataset}: using {checkpoint}")
             synthesize(params, model, dataset, device)
             evaluate(params, model, dataset, device)
     report(params, chosen_models, chosen_datasets)

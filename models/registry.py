@@ -14,6 +14,7 @@ MODELS = LazyRegistry(
         "usgan": "models.usgan:USGAN",
         "sargan": "models.sargan:SARGAN",
         "ganimation": "models.ganimation:GANimation",
+        "dai2i": "models.dai2i:DAI2I",
     },
 )
 """Every model the harness can train, run and score, by the name used in tables and the CLI."""

@@ -30,6 +30,41 @@ def report_record(params: dict[str, Any], records: list[pd.DataFrame]) -> dict[s
     return provenance.collect(params, weights=weights, inputs=inputs)
 
 
+def adaptation_marks(
+    per_pair: list[pd.DataFrame],
+) -> tuple[set[tuple[str, str]], list[str]]:
+    """(model, dataset) pairs whose model trained on that dataset's (unlabelled) images, and
+    footnotes naming them and every in-distribution fallback (from ``generator.json``)."""
+    adapted: set[tuple[str, str]] = set()
+    used: dict[str, list[str]] = {}
+    fallback: list[str] = []
+    for frame in per_pair:
+        model, dataset = frame["model"].iloc[0], frame["dataset"].iloc[0]
+        adaptation = (frame.attrs.get("generator") or {}).get("adaptation")
+        if not adaptation:
+            continue
+        if adaptation.get("adapted"):
+            adapted.add((model, dataset))
+            network = adaptation.get("perceptual_network") or {}
+            substitute = (
+                f"; perceptual network {network['network']} (substitute for "
+                f"{network['substitute_for']})"
+                if network.get("substitute_for")
+                else ""
+            )
+            used.setdefault(model, []).append(
+                f"{dataset} ({adaptation.get('target_images')} images{substitute})"
+            )
+        elif adaptation.get("note"):
+            fallback.append(f"{model} on {dataset}: {adaptation['note']}.")
+    notes = [
+        f"‡ {model} was adapted to each marked dataset with that dataset's unlabelled images "
+        f"(no labels, no outputs): {', '.join(items)}."
+        for model, items in used.items()
+    ]
+    return adapted, notes + fallback
+
+
 def _figure_paths(params: dict[str, Any], stem: str) -> tuple[Path, Path]:
     return layout.figures_dir(params) / f"{stem}.png", layout.pdf_dir(params) / f"{stem}.pdf"
 
@@ -65,6 +100,10 @@ def report(params: dict[str, Any], models: list[str], datasets: list[str]) -> li
     per_expression = set_level.combine(
         per_expression, level.per_target, columns, ["model", "dataset", "target_expression"]
     )
+    adapted, adaptation_notes = adaptation_marks(per_pair)
+    summary["target_images_in_training"] = [
+        (m, d) in adapted for m, d in zip(summary["model"], summary["dataset"], strict=True)
+    ]
     info = {}
     for frame in per_pair:
         name = frame["dataset"].iloc[0]
@@ -84,7 +123,8 @@ def report(params: dict[str, Any], models: list[str], datasets: list[str]) -> li
         layout.tables_dir(params),
         missing=set(level.missing),
         flagged=set(level.flags),
-        extra_notes=set_level.notes(level, columns),
+        extra_notes=set_level.notes(level, columns) + adaptation_notes,
+        adapted=adapted,
     )
     targets = list(params["targets"])
     figure_sources = int((params.get("report") or {}).get("figure_sources", 3))

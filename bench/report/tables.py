@@ -2,7 +2,8 @@
 
 Cells are ``mean ± h`` with ``h`` the half-width of the 95% bootstrap interval;
 set-level values without an interval (FID, KID) show the value alone, ``†``
-marks a flagged value (e.g. FID on fewer than 2,048 images) and ``missing`` a
+marks a flagged value (e.g. FID on fewer than 2,048 images), ``‡`` a cell whose
+model saw that dataset's unlabelled images in training (DAI2I) and ``missing`` a
 metric that could not run (reason in a footnote). The best non-reference model
 per column is bold (Markdown and LaTeX). The CSV keeps the numbers unformatted
 (long format). Every file carries provenance as
@@ -50,6 +51,7 @@ LATEX_SPECIAL = {
     "↓": "$\\downarrow$",
     "→": "$\\rightarrow$",
     "†": "$^\\dagger$",
+    "‡": "$^\\ddagger$",
 }
 
 
@@ -82,10 +84,12 @@ def wide_table(
     bold: tuple[str, str],
     missing: set[tuple[str, str, str]] | None = None,
     flagged: set[tuple[str, str, str]] | None = None,
+    adapted: set[tuple[str, str]] | None = None,
 ) -> pd.DataFrame:
     """Formatted wide table: index = model, columns = (dataset, metric ↑/↓).
 
-    ``missing`` cells read ``missing``; ``flagged`` cells get a ``†``.
+    ``missing`` cells read ``missing``; ``flagged`` cells get a ``†``; cells of
+    ``adapted`` (model, dataset) pairs get a ``‡``.
     """
     best = best_models(summary, columns)
     cells = {(r.model, r.dataset, r.metric): r for r in summary.itertuples()}
@@ -104,6 +108,8 @@ def wide_table(
                     text = f"{bold[0]}{text}{bold[1]}"
                 if flagged and key in flagged and text not in ("n/a", "missing"):
                     text += "†"
+                if adapted and (model, dataset) in adapted:
+                    text += "‡"
                 values.append(text)
             data[(dataset, header[metric])] = values
     table = pd.DataFrame(data, index=pd.Index(models, name="model"))
@@ -148,11 +154,13 @@ def write_tables(
     missing: set[tuple[str, str, str]] | None = None,
     flagged: set[tuple[str, str, str]] | None = None,
     extra_notes: list[str] | None = None,
+    adapted: set[tuple[str, str]] | None = None,
 ) -> list:
     """Write comparison.{csv,md,tex} and per_expression.csv; return the paths.
 
     ``missing`` / ``flagged``: (model, dataset, metric) cells shown as ``missing``
-    or with a ``†``; ``extra_notes`` are appended to the footnotes.
+    or with a ``†``; ``adapted`` (model, dataset) cells get a ``‡``; ``extra_notes`` are
+    appended to the footnotes.
     """
     footnotes = notes(datasets_info, record.get("profile", ""), extra_notes)
     csv_text = as_comment(record, "# ") + summary.to_csv(
@@ -161,7 +169,9 @@ def write_tables(
     per_expr_text = as_comment(record, "# ") + per_expression.to_csv(
         index=False, lineterminator="\n", float_format="%.6g"
     )
-    md_table = wide_table(summary, models, datasets, columns, ("**", "**"), missing, flagged)
+    md_table = wide_table(
+        summary, models, datasets, columns, ("**", "**"), missing, flagged, adapted
+    )
     flat = md_table.copy()
     flat.columns = [f"{d}: {m}" for d, m in flat.columns]
     markdown = (
@@ -173,7 +183,9 @@ def write_tables(
         + as_comment(record, "").strip()
         + " -->\n"
     )
-    tex_table = wide_table(summary, models, datasets, columns, ("\\textbf{", "}"), missing, flagged)
+    tex_table = wide_table(
+        summary, models, datasets, columns, ("\\textbf{", "}"), missing, flagged, adapted
+    )
     tex_table.columns = tex_table.columns.map(lambda key: tuple(latex_text(k) for k in key))
     tex_table.index = tex_table.index.map(latex_text)
     latex = tex_table.to_latex(
@@ -184,7 +196,7 @@ def write_tables(
         caption=latex_text(" ".join(footnotes)),
         label="tab:comparison",
     )
-    latex = latex.replace("±", "$\\pm$").replace("†", "$^\\dagger$")
+    latex = latex.replace("±", "$\\pm$").replace("†", "$^\\dagger$").replace("‡", "$^\\ddagger$")
     latex = as_comment(record, "% ") + latex
     paths = []
     for name, text in (

@@ -182,6 +182,15 @@ _TABLE: tuple[Asset, ...] = (
         license_note="Intel License Agreement for OpenCV (BSD-style)",
     ),
     Asset(
+        name="vgg19_imagenet",
+        filename="vgg19-dcbb9e9d.pth",
+        sha256=None,  # torchvision names the file by the first 8 hex digits of its sha256
+        sources=(Url("https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"),),
+        description="VGG-19 ImageNet weights (torchvision IMAGENET1K_V1 state dict)",
+        used_by="DAI2I perceptual and feature-analogy losses (else the inception_fid substitute)",
+        license_note="CC BY 4.0 (Simonyan & Zisserman), distributed by torchvision",
+    ),
+    Asset(
         name="qualiclip",
         filename="qualiclip.pth",
         sha256=None,

