@@ -42,12 +42,14 @@ def generator_checkpoint(params: dict[str, Any], model_name: str, dataset: str) 
     return layout.checkpoint_path(params, model_name, dataset if adapted else None)
 
 
-def generator_record(path: Path, model_name: str) -> dict[str, Any]:
-    """What ``generator.json`` says of the checkpoint at ``path``."""
+def generator_record(params: dict[str, Any], path: Path, model_name: str) -> dict[str, Any]:
+    """What ``generator.json`` says of the checkpoint at ``path`` (named relative to the
+    checkpoints folder, so the record does not depend on where the project lives)."""
     metadata = read_checkpoint(path).get("metadata") or {}
+    root = Path(params["paths"]["checkpoints"])
     return {
         "model": model_name,
-        "checkpoint": path.as_posix(),
+        "checkpoint": path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name,
         "checkpoint_sha256": sha256_file(path),
         "train_dataset": metadata.get("train_dataset"),
         "adaptation": metadata.get("adaptation"),
@@ -121,7 +123,8 @@ def synthesize(params: dict[str, Any], model_name: str, dataset: str, device: to
         )
         atomic.write_text(
             staging / GENERATOR_FILE,
-            json.dumps(generator_record(checkpoint, model_name), indent=2, sort_keys=True) + "\n",
+            json.dumps(generator_record(params, checkpoint, model_name), indent=2, sort_keys=True)
+            + "\n",
         )
         if final.exists():
             shutil.rmtree(final)

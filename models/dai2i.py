@@ -187,17 +187,21 @@ class DAI2I(TrainableGenerator):
         self._target_images: torch.Tensor | None = None
 
     @classmethod
-    def from_base(cls, base: TrainableGenerator, adapted_to: str | None, **settings: Any) -> DAI2I:
-        """A DAI2I around the trained ``base`` (its weights copied), adapted to ``adapted_to``."""
+    def from_base(
+        cls, trained_base: TrainableGenerator, adapted_to: str | None, /, **settings: Any
+    ) -> DAI2I:
+        """A DAI2I around ``trained_base`` (its weights copied), adapted to ``adapted_to``
+        (None: the in-distribution fallback); ``settings`` as in params (``base`` ignored)."""
+        settings = {k: v for k, v in settings.items() if k != "base"}
         model = cls(
-            base.image_size,
-            base.num_expressions,
-            base_config=base.config(),
+            trained_base.image_size,
+            trained_base.num_expressions,
+            base_config=trained_base.config(),
             adapted_to=adapted_to,
-            base=base.name,
-            **{k: v for k, v in settings.items() if k != "base"},
+            base=trained_base.name,
+            **settings,
         )
-        model.base.load_state_dict(base.state_dict())
+        model.base.load_state_dict(trained_base.state_dict())
         return model
 
     def config(self) -> dict[str, Any]:

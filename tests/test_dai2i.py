@@ -238,7 +238,7 @@ def test_bench_adapt_end_to_end_marks_the_adapted_rows(params_file, tmp_path, mo
     params["training"]["steps"] = {"stargan": 2, "dai2i": 3}
     params["training"]["batch_sizes"] = {"dai2i": 4}
     params["model_settings"]["stargan"] = TINY_BASE
-    params["model_settings"]["dai2i"] = TINY
+    params["model_settings"]["dai2i"] = {"base": "stargan", **TINY}
     params["metrics"] = ["l1"]
     device = torch.device("cpu")
     with pytest.raises(UserError, match="bench train --model stargan"):
