@@ -12,7 +12,15 @@ from datasets.synthetic import generate
 from datasets.tensors import ImageSet, load_image_set, to_model_range
 from datasets.vocabulary import INDEX
 from models.base import TrainContext, load_generator
-from models.expression_layer import ExpressionLayer, fit_ridge_maps, neighbourhoods, to_unit
+from models.expression_layer import (
+    EXACT_PAIRS,
+    ExpressionLayer,
+    RidgeAccumulator,
+    _solve_spd,
+    fit_ridge_maps,
+    neighbourhoods,
+    to_unit,
+)
 from models.mr import MaskedRegression
 from models.pairs import neutral_pairs
 from models.registry import MODELS
@@ -41,6 +49,103 @@ def test_batched_fit_equals_per_pixel_ridge(receptive_field, size, pairs, ridge_
             sources[:, channel].numpy(), targets[:, channel].numpy(), receptive_field, ridge_lambda
         )
         np.testing.assert_allclose(batched[channel].numpy(), reference, rtol=0, atol=1e-6)
+
+
+def random_uint8_pairs(n: int, size: int, seed: int, channels: int = 2):
+    generator = torch.Generator().manual_seed(seed)
+    shape = (n, channels, size, size)
+    sources = torch.randint(0, 256, shape, generator=generator, dtype=torch.uint8)
+    targets = torch.randint(0, 256, shape, generator=generator, dtype=torch.uint8)
+    return sources, targets
+
+
+@pytest.mark.parametrize(
+    ("receptive_field", "size", "pairs", "chunk_size"),
+    [
+        (1, 7, 5, 256),
+        (3, 9, 12, 5),  # several add() calls
+        (3, 13, 20, 256),  # odd size: not a multiple of the strip nor of 8
+        (3, 16, 10, 256),  # multiple of 8: word-wise transpose
+        (3, 8, 1, 256),  # a single pair
+        (5, 11, 9, 4),
+        (5, 6, 12, 256),  # field almost as large as the image
+        (3, 6, 300, 256),  # > EXACT_PAIRS pairs over two add() calls
+        (3, 6, 300, 1000),  # > EXACT_PAIRS pairs in one add(): split inside
+        (5, 7, 2 * EXACT_PAIRS + 3, 1000),
+    ],
+)
+def test_uint8_fit_equals_float64_fit_and_per_pixel_ridge(receptive_field, size, pairs, chunk_size):
+    sources, targets = random_uint8_pairs(pairs, size, seed=size * pairs)
+    exact = fit_ridge_maps(sources, targets, receptive_field, 0.4, chunk_size=chunk_size)
+    unit_sources, unit_targets = to_unit(sources), to_unit(targets)
+    floating = fit_ridge_maps(unit_sources, unit_targets, receptive_field, 0.4)
+    assert exact.shape == (2, receptive_field**2 + 1, size, size)
+    torch.testing.assert_close(exact, floating, rtol=0, atol=1e-9)
+    for channel in range(2):
+        reference = per_pixel_ridge(
+            unit_sources[:, channel].numpy(),
+            unit_targets[:, channel].numpy(),
+            receptive_field,
+            0.4,
+        )
+        np.testing.assert_allclose(exact[channel].numpy(), reference, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("receptive_field", [1, 3, 5])
+def test_bands_and_solve_blocks_do_not_change_the_fit(monkeypatch, receptive_field):
+    import models.expression_layer as layer
+
+    sources, targets = random_uint8_pairs(6, 13, seed=receptive_field)
+    whole = fit_ridge_maps(sources, targets, receptive_field, 0.4)
+    # A few image rows at a time, and a few rows of systems per solve (not dividing 13).
+    monkeypatch.setattr(layer, "BAND_BYTES", 5 * 16 * 6 * 4)
+    monkeypatch.setattr(layer, "SOLVE_BYTES", 4 * (receptive_field**2 + 1) ** 2 * 2 * 16 * 8)
+    banded = fit_ridge_maps(sources, targets, receptive_field, 0.4)
+    torch.testing.assert_close(banded, whole, rtol=0, atol=1e-12)
+    floating = fit_ridge_maps(to_unit(sources), to_unit(targets), receptive_field, 0.4)
+    torch.testing.assert_close(floating, whole, rtol=0, atol=1e-9)
+
+
+def test_uint8_products_are_exact_integer_sums():
+    # More than EXACT_PAIRS pairs, random and saturated (the worst case, 255 * 255 per pair):
+    # the float32 sums of the uint8 path equal float64 sums of the same integers bit for bit.
+    random_sources, random_targets = random_uint8_pairs(EXACT_PAIRS + 50, 10, seed=5)
+    saturated = torch.full((2 * EXACT_PAIRS + 1, 2, 10, 10), 255, dtype=torch.uint8)
+    for sources, targets in [(random_sources, random_targets), (saturated, saturated)]:
+        exact = RidgeAccumulator(2, 10, 3)
+        exact.add(sources, targets)
+        wide = RidgeAccumulator(2, 10, 3)
+        wide.add(sources.double(), targets.double())
+        assert torch.equal(exact.maps, wide.maps)
+    assert exact.maps.max() == len(saturated) * 255**2
+
+
+def test_accumulator_takes_one_kind_of_pairs():
+    accumulator = RidgeAccumulator(2, 8, 3)
+    accumulator.add(*random_uint8_pairs(3, 8, seed=0))
+    with pytest.raises(ValueError, match="either uint8 or float"):
+        accumulator.add(torch.rand(3, 2, 8, 8), torch.rand(3, 2, 8, 8))
+    with pytest.raises(ValueError, match="pairs must be"):
+        accumulator.add(*random_uint8_pairs(3, 9, seed=0))
+
+
+def test_vectorised_cholesky_solves_spd_systems_and_keeps_zeros_exact():
+    size, count = 6, 50
+    generator = torch.Generator().manual_seed(4)
+    design = torch.rand(count, 20, size, generator=generator, dtype=torch.float64)
+    design[:, :, 2] = 0  # an absent feature: zero row and column apart from the diagonal
+    matrices = design.transpose(1, 2) @ design + 0.3 * torch.eye(size, dtype=torch.float64)
+    rhs = design.transpose(1, 2) @ torch.rand(
+        count, 20, 1, generator=generator, dtype=torch.float64
+    )
+    system = torch.full((size, size + 1, count), float("nan"), dtype=torch.float64)
+    for j in range(size):  # column j of the lower triangle, then b_j; NaN above: never read
+        system[j, j:size] = matrices[:, j:, j].T
+        system[j, size] = rhs[:, j, 0]
+    solution = _solve_spd(system)
+    expected = torch.linalg.solve(matrices, rhs)[:, :, 0].T
+    torch.testing.assert_close(solution, expected, rtol=0, atol=1e-12)
+    assert torch.all(solution[2] == 0)
 
 
 def test_chunking_does_not_change_the_fit():
@@ -200,3 +305,14 @@ def test_perf_expression_layer_command_reports_time_and_difference():
     assert "per-pixel" in result.output and "batched" in result.output
     difference = float(result.output.split("weight difference:")[1].split()[0])
     assert difference < 1e-10
+    assert "uint8 pairs" in result.output  # what the models fit on, by default
+    result = CliRunner().invoke(
+        app,
+        ["expression-layer", "--image-size", "9", "--pairs", "4", "--repeats", "1"]
+        + ["--dtype", "float64"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "float64 pairs" in result.output
+    assert float(result.output.split("weight difference:")[1].split()[0]) < 1e-10
+    result = CliRunner().invoke(app, ["expression-layer", "--dtype", "int16"])
+    assert result.exit_code != 0

@@ -3,7 +3,10 @@
 ``bench perf expression-layer`` times the closed-form fit of the expression
 layer (MR, RegGAN's G_E) against the plain per-pixel ridge solve
 (:func:`models.ridge_reference.per_pixel_ridge`) on random pairs, and reports
-the largest weight difference between the two.
+the largest weight difference between the two. By default the pairs are uint8
+images, as the models fit on (the batched fit then multiplies exact integers);
+the reference gets the same values scaled to [0, 1] in float64, converted
+before timing.
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ def expression_layer_command(
     channels: Annotated[int, typer.Option(help="colour channels to fit")] = 1,
     receptive_field: Annotated[int, typer.Option(help="neighbourhood side r, px (odd)")] = 3,
     ridge_lambda: Annotated[float, typer.Option(help="ridge penalty")] = 0.4,
+    dtype: Annotated[
+        str, typer.Option(help="pixel type of the pairs: uint8 (0..255) | float64 ([0, 1])")
+    ] = "uint8",
     repeats: Annotated[int, typer.Option(help="runs of each solver; the fastest counts")] = 3,
     device: Annotated[str, typer.Option(help="device of the batched solve: cpu | cuda")] = "cpu",
     threads: Annotated[
@@ -52,16 +58,28 @@ def expression_layer_command(
     import torch
 
     from bench.device import resolve_device
+    from bench.errors import UserError
     from models.expression_layer import fit_ridge_maps
     from models.ridge_reference import per_pixel_ridge
 
+    if dtype not in ("uint8", "float64"):
+        raise UserError(f"--dtype must be uint8 or float64, got {dtype!r}")
     if threads:
         torch.set_num_threads(threads)
     target_device = resolve_device(device)
     generator = torch.Generator().manual_seed(seed)
     shape = (pairs, channels, image_size, image_size)
-    sources = torch.rand(shape, generator=generator, dtype=torch.float64)
-    targets = torch.rand(shape, generator=generator, dtype=torch.float64)
+    if dtype == "uint8":
+        sources = torch.randint(0, 256, shape, generator=generator, dtype=torch.uint8)
+        targets = torch.randint(0, 256, shape, generator=generator, dtype=torch.uint8)
+        unit_sources, unit_targets = sources.double() / 255, targets.double() / 255
+    else:
+        sources = torch.rand(shape, generator=generator, dtype=torch.float64)
+        targets = torch.rand(shape, generator=generator, dtype=torch.float64)
+        unit_sources, unit_targets = sources, targets
+    reference_pairs = [
+        (unit_sources[:, c].numpy(), unit_targets[:, c].numpy()) for c in range(channels)
+    ]
 
     def batched():
         maps = fit_ridge_maps(
@@ -73,10 +91,8 @@ def expression_layer_command(
 
     def reference():
         return [
-            per_pixel_ridge(
-                sources[:, c].numpy(), targets[:, c].numpy(), receptive_field, ridge_lambda
-            )
-            for c in range(channels)
+            per_pixel_ridge(source, target, receptive_field, ridge_lambda)
+            for source, target in reference_pairs
         ]
 
     batched()  # warm-up (allocator, kernels)
@@ -89,7 +105,7 @@ def expression_layer_command(
         "time (s)",
         "speed-up",
         title=(
-            f"expression-layer fit: {pairs} pairs, {image_size} px, {channels} channel(s), "
+            f"expression-layer fit: {pairs} {dtype} pairs, {image_size} px, {channels} channel(s), "
             f"r = {receptive_field}, lambda = {ridge_lambda}, best of {repeats}, "
             f"{torch.get_num_threads()} CPU thread(s)"
         ),
