@@ -234,12 +234,13 @@ def test_bench_adapt_end_to_end_marks_the_adapted_rows(params_file, tmp_path, mo
     from bench.report import report
 
     monkeypatch.setattr(models.perceptual, "perceptual_network", lambda preferred: FixedFilters())
+    monkeypatch.setenv("FES_BENCH_WEIGHTS", str(tmp_path / "no-weights"))  # QualiCLIP: missing
     params = load_params(params_file)
     params["training"]["steps"] = {"stargan": 2, "dai2i": 3}
     params["training"]["batch_sizes"] = {"dai2i": 4}
     params["model_settings"]["stargan"] = TINY_BASE
     params["model_settings"]["dai2i"] = {"base": "stargan", **TINY}
-    params["metrics"] = ["l1"]
+    params["metrics"] = ["l1", "qualiclip"]  # qualiclip: a "missing" cell, never marked
     device = torch.device("cpu")
     with pytest.raises(UserError, match="bench train --model stargan"):
         adapt(params, "dai2i", "synthetic_statue", device)
@@ -262,6 +263,7 @@ def test_bench_adapt_end_to_end_marks_the_adapted_rows(params_file, tmp_path, mo
     report(params, ["dai2i"], ["synthetic", "synthetic_statue"])
     markdown = (tmp_path / "results/tables/comparison.md").read_text()
     row = next(line for line in markdown.splitlines() if line.startswith("| dai2i"))
-    assert row.count("‡") == 1  # one metric (L1), adapted on synthetic_statue only
+    assert row.count("‡") == 1  # L1 on synthetic_statue only (not the missing QualiCLIP cell)
+    assert "missing‡" not in row
     assert "‡ dai2i was adapted" in markdown and "falls back to its base translator" in markdown
     assert yaml.safe_load(params_file.read_text())  # the params file itself is untouched

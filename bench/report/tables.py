@@ -108,7 +108,7 @@ def wide_table(
                     text = f"{bold[0]}{text}{bold[1]}"
                 if flagged and key in flagged and text not in ("n/a", "missing"):
                     text += "†"
-                if adapted and (model, dataset) in adapted:
+                if adapted and (model, dataset) in adapted and text not in ("n/a", "missing"):
                     text += "‡"
                 values.append(text)
             data[(dataset, header[metric])] = values
