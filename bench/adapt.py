@@ -22,21 +22,11 @@ import torch
 from bench import distributed, layout, provenance
 from bench.errors import UserError
 from bench.progress import console
-from bench.train import STATE_FILE, train_context
-from datasets.manifest import MANIFEST, read_info, sha256_file
+from bench.train import STATE_FILE, check_image_size, train_context
+from datasets.manifest import MANIFEST, sha256_file
 from datasets.tensors import load_image_set
 from models.base import TrainContext, load_generator
 from models.registry import MODELS
-
-
-def check_image_size(params: dict[str, Any], data_root: Path) -> None:
-    """A clear error unless the prepared dataset's images have the profile's size."""
-    size = read_info(data_root).image_size
-    if size != int(params["image_size"]):
-        raise UserError(
-            f"{data_root} holds {size} px images but the profile uses "
-            f"{params['image_size']} px; re-run `bench data prepare`"
-        )
 
 
 def adaptation_context(
@@ -67,7 +57,7 @@ def adapt(
     from bench.data import check_dataset_names
 
     model_class = MODELS.load(name)
-    if not getattr(model_class, "adapts_per_dataset", False):
+    if not model_class.adapts_per_dataset:
         raise UserError(
             f"{name} is not adapted per dataset; train it with `bench train --model {name}`"
         )

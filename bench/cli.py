@@ -98,7 +98,7 @@ def models_command() -> None:
     table = Table("model", "training", "description")
     for name in MODELS.names():
         cls = MODELS.load(name)
-        if getattr(cls, "adapts_per_dataset", False):
+        if cls.adapts_per_dataset:
             training = "bench adapt (per dataset)"
         else:
             training = "bench train" if cls.trainable else "none"

@@ -57,7 +57,7 @@ def run(
         console.print("training the ECS expression classifier (no checkpoint yet)")
         train_classifier(params, device)
     for model in chosen_models:
-        adapted = getattr(MODELS.load(model), "adapts_per_dataset", False)
+        adapted = MODELS.load(model).adapts_per_dataset
         if adapted:
             base = ((params.get("model_settings") or {}).get(model) or {}).get("base", "stargan")
             _ensure_trained(params, base, retrain, device)

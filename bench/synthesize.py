@@ -27,7 +27,7 @@ from datasets.manifest import read_manifest, sha256_file
 from datasets.png import save_png
 from datasets.tensors import decode_images, to_model_range, to_uint8
 from datasets.vocabulary import INDEX, NEUTRAL, parse_expressions
-from models.base import load_generator, read_checkpoint
+from models.base import Generator, load_generator
 
 OUTPUTS_MANIFEST = "outputs.csv"
 GENERATOR_FILE = "generator.json"
@@ -38,17 +38,17 @@ def generator_checkpoint(params: dict[str, Any], model_name: str, dataset: str) 
     the model adapts per dataset (``bench adapt``), else the one trained on ``train_dataset``."""
     from models.registry import MODELS
 
-    adapted = getattr(MODELS.load(model_name), "adapts_per_dataset", False)
+    adapted = MODELS.load(model_name).adapts_per_dataset
     return layout.checkpoint_path(params, model_name, dataset if adapted else None)
 
 
-def generator_record(params: dict[str, Any], path: Path, model_name: str) -> dict[str, Any]:
-    """What ``generator.json`` says of the checkpoint at ``path`` (named relative to the
+def generator_record(params: dict[str, Any], path: Path, model: Generator) -> dict[str, Any]:
+    """What ``generator.json`` says of ``model``, loaded from ``path`` (named relative to the
     checkpoints folder, so the record does not depend on where the project lives)."""
-    metadata = read_checkpoint(path).get("metadata") or {}
+    metadata = model.checkpoint_metadata
     root = Path(params["paths"]["checkpoints"])
     return {
-        "model": model_name,
+        "model": model.name,
         "checkpoint": path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name,
         "checkpoint_sha256": sha256_file(path),
         "train_dataset": metadata.get("train_dataset"),
@@ -123,7 +123,7 @@ def synthesize(params: dict[str, Any], model_name: str, dataset: str, device: to
         )
         atomic.write_text(
             staging / GENERATOR_FILE,
-            json.dumps(generator_record(params, checkpoint, model_name), indent=2, sort_keys=True)
+            json.dumps(generator_record(params, checkpoint, model), indent=2, sort_keys=True)
             + "\n",
         )
         if final.exists():

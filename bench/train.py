@@ -43,16 +43,21 @@ def train_context(params: dict[str, Any], name: str, device: torch.device) -> Tr
     )
 
 
+def check_image_size(params: dict[str, Any], data_root: Path) -> None:
+    """A clear error unless the prepared dataset's images have the profile's size."""
+    size = read_info(data_root).image_size
+    if size != int(params["image_size"]):
+        raise UserError(
+            f"{data_root} holds {size} px images but the profile uses "
+            f"{params['image_size']} px; re-run `bench data prepare`"
+        )
+
+
 def train(params: dict[str, Any], name: str, device: torch.device, fresh: bool = False) -> Path:
     """Train ``name`` (resuming unless ``fresh``) and write ``checkpoints/<name>/<dataset>/model.pt``."""
     MODELS.check(name)
     data_root = layout.dataset_dir(params, params["train_dataset"])
-    info = read_info(data_root)
-    if info.image_size != int(params["image_size"]):
-        raise UserError(
-            f"{data_root} holds {info.image_size} px images but the profile uses "
-            f"{params['image_size']} px; re-run `bench data prepare`"
-        )
+    check_image_size(params, data_root)
     torch.manual_seed(int(params["seed"]))
     model = build_model(params, name)
     target = layout.checkpoint_path(params, name)

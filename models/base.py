@@ -68,6 +68,8 @@ class Generator(nn.Module, abc.ABC):
         self.image_size = int(image_size)
         self.num_expressions = int(num_expressions)
         self.settings = dict(settings)
+        self.checkpoint_metadata: dict[str, Any] = {}
+        """Metadata of the checkpoint this model was loaded from (:func:`load_generator`)."""
 
     @abc.abstractmethod
     def translate(self, images: torch.Tensor, target_expressions: torch.Tensor) -> torch.Tensor:
@@ -129,7 +131,11 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def load_generator(path: str | Path, expected_model: str | None = None) -> Generator:
-    """Rebuild a generator from its checkpoint; ``expected_model`` guards against mixing files."""
+    """Rebuild a generator from its checkpoint; ``expected_model`` guards against mixing files.
+
+    The checkpoint's metadata (training dataset, provenance, adaptation) is kept as
+    ``model.checkpoint_metadata``.
+    """
     from models.registry import MODELS
 
     payload = read_checkpoint(path)
@@ -141,4 +147,5 @@ def load_generator(path: str | Path, expected_model: str | None = None) -> Gener
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as error:
         raise UserError(f"checkpoint {path} does not fit model {name!r}: {error}") from None
+    model.checkpoint_metadata = payload.get("metadata") or {}
     return model.eval()

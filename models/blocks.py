@@ -228,6 +228,13 @@ def adam_pair(
     }
 
 
+def optimisation_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    """Clear ``optimizer``'s gradients, back-propagate ``loss`` and take one step."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
 def decay_learning_rates(optimizers: Any, hp: Any, step: int, total_steps: int) -> None:
     """Set both optimizers' rates on the linear decay schedule for this ``step``."""
     for name, base in (("generator", hp.lr_generator), ("critic", hp.lr_critic)):

@@ -49,7 +49,7 @@ from datasets.tensors import to_model_range
 from datasets.vocabulary import EXPRESSIONS
 from models import hyperparameters
 from models.adain import AdaINGenerator, StyleEncoder
-from models.blocks import adam_pair, decay_learning_rates
+from models.blocks import adam_pair, decay_learning_rates, optimisation_step
 from models.multiscale_critic import MultiScaleCritic, lsgan_critic_loss, lsgan_generator_loss
 from models.trainable import TrainableGenerator, TrainBatch
 
@@ -306,9 +306,7 @@ class DAI2I(TrainableGenerator):
             critic_loss = lsgan_critic_loss(*_split(source_maps, len(source))) + lsgan_critic_loss(
                 *_split(target_maps, size)
             )
-        optimizers["critic"].zero_grad(set_to_none=True)
-        critic_loss.backward()
-        optimizers["critic"].step()
+        optimisation_step(optimizers["critic"], critic_loss)
 
         with self.amp():
             source_maps, target_maps = critics(
@@ -333,9 +331,7 @@ class DAI2I(TrainableGenerator):
                 + hp.lambda_perceptual * perceptual
                 + hp.lambda_analogy * analogy
             )
-        optimizers["generator"].zero_grad(set_to_none=True)
-        loss.backward()
-        optimizers["generator"].step()
+        optimisation_step(optimizers["generator"], loss)
         return {
             "d": critic_loss.item(),
             "g_gan": gan.item(),

@@ -43,6 +43,7 @@ from models.blocks import (
     bottleneck_channels,
     decay_learning_rates,
     gradient_penalty,
+    optimisation_step,
     output_conv,
 )
 from models.trainable import TrainableGenerator, TrainBatch
@@ -207,9 +208,7 @@ class GANimation(TrainableGenerator):
             critic_au = nn.functional.mse_loss(predicted[: len(real)].float(), source_aus)
             penalty = gradient_penalty(critic, real, fake)
             critic_loss = critic_adv + au_weight * critic_au + hp.lambda_gp * penalty
-        optimizers["critic"].zero_grad(set_to_none=True)
-        critic_loss.backward()
-        optimizers["critic"].step()
+        optimisation_step(optimizers["critic"], critic_loss)
         losses = {"d_adv": critic_adv.item(), "d_au": critic_au.item(), "d_gp": penalty.item()}
 
         if (step + 1) % hp.n_critic == 0:
@@ -230,9 +229,7 @@ class GANimation(TrainableGenerator):
                     + hp.lambda_attention * attention_mean
                     + hp.lambda_tv * attention_tv
                 )
-            optimizers["generator"].zero_grad(set_to_none=True)
-            generator_loss.backward()
-            optimizers["generator"].step()
+            optimisation_step(optimizers["generator"], generator_loss)
             self._last_generator_losses = {
                 "g_adv": generator_adv.item(),
                 "g_au": generator_au.item(),

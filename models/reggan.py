@@ -53,7 +53,7 @@ from bench.errors import UserError
 from datasets.tensors import ImageSet
 from datasets.vocabulary import EXPRESSIONS
 from models import hyperparameters
-from models.blocks import PatchCritic, adam_pair, decay_learning_rates, one_hot
+from models.blocks import PatchCritic, adam_pair, decay_learning_rates, one_hot, optimisation_step
 from models.eab import RefinementNetwork
 from models.expression_layer import ExpressionLayer
 from models.mr import fit_expression_layer
@@ -183,9 +183,7 @@ class RegGAN(TrainableGenerator):
             critic_adv = ((real_scores - 1) ** 2).mean() + (fake_scores**2).mean()
             critic_cls = nn.functional.cross_entropy(logits[: len(real)].float(), real_labels)
             critic_loss = critic_adv + hp.lambda_cls * critic_cls
-        optimizers["critic"].zero_grad(set_to_none=True)
-        critic_loss.backward()
-        optimizers["critic"].step()
+        optimisation_step(optimizers["critic"], critic_loss)
 
         with self.amp():
             scores, logits = critic(fake)
@@ -197,9 +195,7 @@ class RegGAN(TrainableGenerator):
                 + hp.lambda_rec * generator_rec
                 + hp.lambda_cls * generator_cls
             )
-        optimizers["generator"].zero_grad(set_to_none=True)
-        generator_loss.backward()
-        optimizers["generator"].step()
+        optimisation_step(optimizers["generator"], generator_loss)
         return {
             "d_adv": critic_adv.item(),
             "d_cls": critic_cls.item(),

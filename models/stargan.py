@@ -40,6 +40,7 @@ from models.blocks import (
     decay_learning_rates,
     gradient_penalty,
     one_hot,
+    optimisation_step,
 )
 from models.trainable import TrainableGenerator, TrainBatch
 
@@ -134,9 +135,7 @@ class StarGAN(TrainableGenerator):
             critic_cls = nn.functional.cross_entropy(logits[: len(real)].float(), source)
             penalty = gradient_penalty(critic, real, fake)
             critic_loss = critic_adv + hp.lambda_cls * critic_cls + hp.lambda_gp * penalty
-        optimizers["critic"].zero_grad(set_to_none=True)
-        critic_loss.backward()
-        optimizers["critic"].step()
+        optimisation_step(optimizers["critic"], critic_loss)
         losses = {"d_adv": critic_adv.item(), "d_cls": critic_cls.item(), "d_gp": penalty.item()}
 
         if (step + 1) % hp.n_critic == 0:
@@ -150,9 +149,7 @@ class StarGAN(TrainableGenerator):
                 generator_loss = (
                     generator_adv + hp.lambda_cls * generator_cls + hp.lambda_rec * generator_rec
                 )
-            optimizers["generator"].zero_grad(set_to_none=True)
-            generator_loss.backward()
-            optimizers["generator"].step()
+            optimisation_step(optimizers["generator"], generator_loss)
             self._last_generator_losses = {
                 "g_adv": generator_adv.item(),
                 "g_cls": generator_cls.item(),
