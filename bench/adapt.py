@@ -19,11 +19,14 @@ from typing import Any
 
 import torch
 
-from bench import distributed, layout, provenance
-from bench.errors import UserError
-from bench.progress import console
-from bench.train import STATE_FILE, check_image_size, train_context
-from datasets.manifest import MANIFEST, sha256_file
+from bench import distributed, layout
+from bench.core import provenance
+from bench.core.errors import UserError
+from bench.core.hashing import sha256_file
+from bench.core.progress import console
+from bench.train import check_image_size, train_context
+from bench.trainer import STATE_FILE, fit
+from datasets.manifest import MANIFEST
 from datasets.tensors import load_image_set
 from models.base import TrainContext, load_generator
 from models.registry import MODELS
@@ -83,9 +86,7 @@ def adapt(
         "base": base_name,
         "base_checkpoint_sha256": sha256_file(base_path),
     }
-    inputs = {
-        f"{params['train_dataset']}/{MANIFEST}": provenance.file_digest(train_root / MANIFEST)
-    }
+    inputs = {f"{params['train_dataset']}/{MANIFEST}": sha256_file(train_root / MANIFEST)}
     weights: dict[str, str] = {}
     if in_distribution:
         adaptation["note"] = f"in-distribution: falls back to its base translator {base_name}"
@@ -98,10 +99,10 @@ def adapt(
         context = adaptation_context(params, name, dataset, device)
         if fresh:
             (context.checkpoint_dir / STATE_FILE).unlink(missing_ok=True)
-        model.fit(load_image_set(train_root, split="train"), context)
+        fit(model, load_image_set(train_root, split="train"), context)
         perceptual = model.perceptual.describe()
         weights[perceptual["network"]] = perceptual["sha256"]
-        inputs[f"{dataset}/{MANIFEST}"] = provenance.file_digest(root / MANIFEST)
+        inputs[f"{dataset}/{MANIFEST}"] = sha256_file(root / MANIFEST)
         adaptation |= {
             "target_images": len(images),
             "target_manifest_sha256": inputs[f"{dataset}/{MANIFEST}"],

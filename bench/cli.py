@@ -13,8 +13,8 @@ from typing import Annotated, Any
 
 import typer
 
-from bench.errors import UserError
-from bench.progress import console
+from bench.core.errors import UserError
+from bench.core.progress import console
 
 app = typer.Typer(
     help=(
@@ -58,7 +58,7 @@ def _params(path: Path | None, profile: str | None) -> dict[str, Any]:
 
 
 def _device(params: dict[str, Any], device: str | None):
-    from bench.device import resolve_device
+    from bench.core.device import resolve_device
 
     chosen = resolve_device(device or params.get("device", "auto"))
     if chosen.type == "cpu":
@@ -146,7 +146,7 @@ def data_synthetic(
     ood_subjects: int = 4,
 ) -> None:
     """Write the embedded synthetic face set (train/test + one OOD set per style) without params."""
-    from bench.progress import progress_bar
+    from bench.core.progress import progress_bar
     from datasets.synthetic import STYLES, generate
 
     total = (train_subjects + test_subjects + ood_subjects * len(STYLES)) * 7
@@ -173,7 +173,7 @@ def data_cfee(
     seed: int = 0,
 ) -> None:
     """Ingest CFEE from its distributed layout: detect, align on the eyes, crop, split by subject."""
-    from bench.progress import progress_bar
+    from bench.core.progress import progress_bar
     from datasets.cfee import ingest_cfee
 
     with progress_bar("CFEE ingest", None) as advance:
@@ -197,7 +197,7 @@ def data_folder(
     min_face_px: Annotated[int, typer.Option(help="smallest face box side to keep, px")] = 40,
 ) -> None:
     """Ingest any folder of photos as an OOD set; every skipped file is listed in ingest_report.csv."""
-    from bench.progress import progress_bar
+    from bench.core.progress import progress_bar
     from datasets.folder import ingest_folder
 
     with progress_bar(f"ingest {src}", None) as advance:

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from bench.errors import UserError
+from bench.core.errors import UserError
 
 DEFAULT_PARAMS = "params.yaml"
 PARAMS_ENV = "FES_BENCH_PARAMS"

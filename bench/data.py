@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import layout
-from bench.errors import UserError
-from bench.progress import console, progress_bar
+from bench.core.errors import UserError
+from bench.core.progress import console, progress_bar
 
 KINDS = ("synthetic", "cfee", "folder")
 
@@ -42,7 +42,7 @@ def declared_datasets(params: dict[str, Any]) -> dict[str, tuple[str, dict[str, 
 
 def check_dataset_names(params: dict[str, Any], names: list[str]) -> list[str]:
     """Validate dataset names against the declared ones; clear error listing valid names."""
-    from bench.registry import LazyRegistry
+    from bench.core.registry import LazyRegistry
 
     valid = LazyRegistry("dataset", {n: "" for n in declared_datasets(params)})
     return valid.parse(names)

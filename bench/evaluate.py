@@ -9,7 +9,7 @@ metric that could not run), both atomically.
 
 A metric whose weights are absent is reported as missing, with the reason,
 unless the evaluation is strict (``--strict``, or ``evaluation.strict`` in
-params): then the :class:`~bench.errors.MissingWeightsError` stops it.
+params): then the :class:`~bench.core.errors.MissingWeightsError` stops it.
 """
 
 from __future__ import annotations
@@ -24,13 +24,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from bench import atomic, layout, provenance
-from bench.errors import MissingWeightsError
-from bench.progress import progress_bar
+from bench import layout
+from bench.core import atomic, provenance
+from bench.core.errors import MissingWeightsError
+from bench.core.hashing import sha256_file
+from bench.core.progress import progress_bar
+from bench.core.tensors import to_model_range
+from bench.core.vocabulary import INDEX, parse_expressions
 from bench.synthesize import GENERATOR_FILE, OUTPUTS_MANIFEST, read_generator, read_outputs
 from datasets.manifest import MANIFEST, read_info, read_manifest
-from datasets.tensors import decode_images, to_model_range
-from datasets.vocabulary import INDEX, parse_expressions
+from datasets.tensors import decode_images
 from metrics.aggregate import summarise
 from metrics.base import EvaluationContext, Metric, ScoringBatch, SetValue
 from metrics.real_set import select_real_set
@@ -110,6 +113,32 @@ def reference_files(dataset_frame: pd.DataFrame, outputs: pd.DataFrame) -> pd.Se
     return pd.Series(lookup.reindex(keys).to_numpy(), index=outputs.index)
 
 
+def evaluation_context(
+    params: dict[str, Any],
+    model_name: str,
+    dataset: str,
+    device: torch.device,
+    targets: tuple[str, ...],
+) -> EvaluationContext:
+    """What the metrics need beyond the batches, from params: real set, seed, intervals, paths."""
+    evaluation = params.get("evaluation") or {}
+    return EvaluationContext(
+        model=model_name,
+        dataset=dataset,
+        device=device,
+        real=select_real_set(
+            layout.dataset_dir(params, dataset),
+            targets,
+            layout.dataset_dir(params, params["train_dataset"]),
+        ),
+        targets=targets,
+        seed=int(params["seed"]),
+        bootstrap_resamples=int(evaluation.get("bootstrap_resamples", 1000)),
+        confidence=float(evaluation.get("confidence", 0.95)),
+        classifier_checkpoint=layout.classifier_path(params),
+    )
+
+
 def score(
     params: dict[str, Any],
     model_name: str,
@@ -139,15 +168,7 @@ def score(
 
     metrics, missing = build_metrics(params, device, strict)
     targets = tuple(parse_expressions(params["targets"]))
-    context = EvaluationContext(
-        params=params,
-        model=model_name,
-        dataset=dataset,
-        device=device,
-        real=select_real_set(params, dataset, targets),
-        targets=targets,
-        seed=int(params["seed"]),
-    )
+    context = evaluation_context(params, model_name, dataset, device, targets)
     metrics = begin_metrics(metrics, context, missing, strict)
     batch_size = int((params.get("evaluation") or {}).get("batch_size", 64))
     columns: dict[str, list[np.ndarray]] = {}
@@ -194,14 +215,14 @@ def score(
         params,
         weights=weights,
         inputs={
-            f"data/{dataset}/{MANIFEST}": provenance.file_digest(data_root / MANIFEST),
-            f"outputs/{model_name}/{dataset}/{OUTPUTS_MANIFEST}": provenance.file_digest(
+            f"data/{dataset}/{MANIFEST}": sha256_file(data_root / MANIFEST),
+            f"outputs/{model_name}/{dataset}/{OUTPUTS_MANIFEST}": sha256_file(
                 out_root / OUTPUTS_MANIFEST
             ),
         }
         | (
             {
-                f"outputs/{model_name}/{dataset}/{GENERATOR_FILE}": provenance.file_digest(
+                f"outputs/{model_name}/{dataset}/{GENERATOR_FILE}": sha256_file(
                     out_root / GENERATOR_FILE
                 )
             }

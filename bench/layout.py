@@ -5,6 +5,7 @@
     data/<dataset>/                          prepared images + manifest.csv
     checkpoints/<model>/<train-dataset>/model.pt
     checkpoints/<adapted-model>/<dataset>/model.pt  (models adapted per dataset, e.g. dai2i)
+    checkpoints/ecs_classifier/<train-dataset>/resnet18.pt  the ECS expression classifier
     outputs/<model>/<dataset>/<target>/<source-id>.png + outputs.csv + generator.json
     results/records/<model>__<dataset>.parquet   one row per output image
     results/metrics/<model>__<dataset>.json      aggregated, DVC metrics
@@ -33,6 +34,11 @@ def checkpoint_path(params: dict[str, Any], model: str, dataset: str | None = No
     (``checkpoints/dai2i/<dataset>/model.pt``); default the training dataset.
     """
     return _root(params, "checkpoints") / model / (dataset or params["train_dataset"]) / "model.pt"
+
+
+def classifier_path(params: dict[str, Any]) -> Path:
+    """The ECS classifier trained on the params' training dataset."""
+    return _root(params, "checkpoints") / "ecs_classifier" / params["train_dataset"] / "resnet18.pt"
 
 
 def outputs_dir(params: dict[str, Any], model: str, dataset: str) -> Path:

@@ -23,12 +23,13 @@ from typing import Any
 import torch
 
 from bench import layout
-from bench.errors import MissingWeightsError, UserError
+from bench.core.errors import MissingWeightsError, UserError
+from bench.core.tensors import to_model_range
+from bench.core.vocabulary import INDEX, NEUTRAL, parse_expressions
+from bench.evaluate import evaluation_context
 from datasets.manifest import read_manifest
-from datasets.tensors import decode_images, to_model_range
-from datasets.vocabulary import INDEX, NEUTRAL, parse_expressions
-from metrics.base import EvaluationContext, ScoringBatch
-from metrics.real_set import select_real_set
+from datasets.tensors import decode_images
+from metrics.base import ScoringBatch
 from metrics.registry import METRICS
 
 
@@ -130,15 +131,7 @@ def measure(
         if device.type == "cuda":
             torch.cuda.synchronize(device)
             torch.cuda.reset_peak_memory_stats(device)
-        context = EvaluationContext(
-            params=params,
-            model="perf",
-            dataset=dataset,
-            device=device,
-            real=select_real_set(params, dataset, targets),
-            targets=targets,
-            seed=int(params["seed"]),
-        )
+        context = evaluation_context(params, "perf", dataset, device, targets)
         marks = [time.perf_counter()]
         try:
             metric = METRICS.load(name)(**(settings.get(name) or {})).to(device)

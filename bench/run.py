@@ -8,16 +8,15 @@ import torch
 
 from bench import layout
 from bench.adapt import adapt
+from bench.classifier import train_ecs_classifier
 from bench.config import table_models
+from bench.core.progress import console
 from bench.data import check_dataset_names, declared_datasets, prepare
 from bench.evaluate import evaluate
-from bench.progress import console
 from bench.report import report
 from bench.synthesize import synthesize
 from bench.train import train
 from datasets.manifest import MANIFEST
-from metrics.expression_classifier import checkpoint_path as classifier_checkpoint
-from metrics.expression_classifier import train_classifier
 from models.registry import MODELS
 
 
@@ -53,9 +52,9 @@ def run(
     if missing_specs:
         console.print(f"preparing data: {', '.join(missing_specs)}")
         prepare(params, missing_specs)
-    if "ecs" in params["metrics"] and not classifier_checkpoint(params).is_file():
+    if "ecs" in params["metrics"] and not layout.classifier_path(params).is_file():
         console.print("training the ECS expression classifier (no checkpoint yet)")
-        train_classifier(params, device)
+        train_ecs_classifier(params, device)
     for model in chosen_models:
         adapted = MODELS.load(model).adapts_per_dataset
         if adapted:

@@ -10,9 +10,9 @@ from collections import defaultdict
 
 import torch
 
-from bench.errors import UserError
-from datasets.tensors import ImageSet
-from datasets.vocabulary import INDEX, NEUTRAL
+from bench.core.errors import UserError
+from bench.core.tensors import ImageSet
+from bench.core.vocabulary import INDEX, NEUTRAL
 
 
 class PairSampler:

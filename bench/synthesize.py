@@ -19,14 +19,17 @@ from typing import Any
 import pandas as pd
 import torch
 
-from bench import atomic, layout
-from bench.device import autocast
-from bench.errors import UserError
-from bench.progress import progress_bar
-from datasets.manifest import read_manifest, sha256_file
+from bench import layout
+from bench.core import atomic
+from bench.core.device import autocast
+from bench.core.errors import UserError
+from bench.core.hashing import sha256_file
+from bench.core.progress import progress_bar
+from bench.core.tensors import to_model_range, to_uint8
+from bench.core.vocabulary import INDEX, NEUTRAL, parse_expressions
+from datasets.manifest import read_manifest
 from datasets.png import save_png
-from datasets.tensors import decode_images, to_model_range, to_uint8
-from datasets.vocabulary import INDEX, NEUTRAL, parse_expressions
+from datasets.tensors import decode_images
 from models.base import Generator, load_generator
 
 OUTPUTS_MANIFEST = "outputs.csv"

@@ -12,15 +12,16 @@ from typing import Any
 
 import torch
 
-from bench import distributed, layout, provenance
-from bench.errors import UserError
-from bench.progress import console
+from bench import distributed, layout
+from bench.core import provenance
+from bench.core.errors import UserError
+from bench.core.hashing import sha256_file
+from bench.core.progress import console
+from bench.trainer import STATE_FILE, fit
 from datasets.manifest import MANIFEST, read_info
 from datasets.tensors import load_image_set
 from models.base import Generator, TrainContext
 from models.registry import MODELS
-
-STATE_FILE = "train_state.pt"
 
 
 def build_model(params: dict[str, Any], name: str) -> Generator:
@@ -65,17 +66,13 @@ def train(params: dict[str, Any], name: str, device: torch.device, fresh: bool =
         (target.parent / STATE_FILE).unlink(missing_ok=True)
     if model.trainable:
         context = train_context(params, name, device)
-        model.fit(load_image_set(data_root, split="train"), context)
+        fit(model, load_image_set(data_root, split="train"), context)
     else:
         console.print(f"{name}: nothing to train (reference model); writing its checkpoint")
     if distributed.current().is_main:
         metadata = provenance.collect(
             params,
-            inputs={
-                f"{params['train_dataset']}/{MANIFEST}": provenance.file_digest(
-                    data_root / MANIFEST
-                )
-            },
+            inputs={f"{params['train_dataset']}/{MANIFEST}": sha256_file(data_root / MANIFEST)},
         )
         model.save(
             target, metadata={"train_dataset": params["train_dataset"], "provenance": metadata}

@@ -16,17 +16,18 @@ from typing import Any
 import torch
 from torchvision.utils import make_grid
 
-from bench import atomic, distributed
-from bench.device import autocast
-from bench.errors import UserError
-from bench.progress import progress_bar
+from bench import distributed
+from bench.core import atomic
+from bench.core.device import autocast
+from bench.core.errors import UserError
+from bench.core.progress import progress_bar
+from bench.core.tensors import ImageSet, to_model_range, to_uint8
 from bench.sampler import PairSampler
-from bench.train import STATE_FILE
 from datasets.png import save_png
-from datasets.tensors import ImageSet, to_model_range, to_uint8
-from models.base import TrainContext
+from models.base import Generator, TrainContext
 from models.trainable import TrainableGenerator, TrainBatch
 
+STATE_FILE = "train_state.pt"
 STATE_FORMAT = "fes-bench-train-state/1"
 SAMPLE_SOURCES = 4
 
@@ -168,3 +169,11 @@ class Trainer:
                     advance(1, **losses)
         self.dist.barrier()
         model.eval()
+
+
+def fit(model: Generator, data: ImageSet, context: TrainContext) -> None:
+    """Train ``model`` on ``data``: the shared loop for a trainable model, its own fit otherwise."""
+    if isinstance(model, TrainableGenerator):
+        Trainer(model, data, context).run()
+    else:
+        model.fit(data, context)

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 from PIL import Image
 
-from bench.errors import UserError
+from bench.core.errors import UserError
 
 LANDMARK_ASSET = "dlib_landmarks_5"
 DEFAULT_PADDING = 0.4
@@ -156,12 +156,12 @@ class HogDetector:
 class DlibLandmarker:
     """dlib's 5-point shape predictor; the model file comes from the weights manager.
 
-    Constructing it raises :class:`~bench.errors.MissingWeightsError` if the file
+    Constructing it raises :class:`~bench.core.errors.MissingWeightsError` if the file
     is not in the cache (fail before any work); the model loads on first use.
     """
 
     def __init__(self) -> None:
-        from metrics.weights import require
+        from bench.core.weights import require
 
         self.model_path: Path = require(LANDMARK_ASSET)
 
@@ -171,7 +171,7 @@ class DlibLandmarker:
 
     def describe(self) -> dict[str, Any]:
         """Provenance entry: the asset name and the sha256 of the model file in use."""
-        from metrics.weights import checksums
+        from bench.core.weights import checksums
 
         return {
             "name": "dlib 5-point shape predictor",

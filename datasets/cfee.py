@@ -18,11 +18,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.errors import UserError
+from bench.core.errors import UserError
+from bench.core.hashing import sha256_file
 from datasets import ingest
 from datasets.align import FaceAligner
 from datasets.ingest import IngestReport, IngestSummary, Progress
-from datasets.manifest import IMAGES, DatasetInfo, sha256_file, write_dataset
+from datasets.manifest import IMAGES, DatasetInfo, write_dataset
 from datasets.png import save_png
 from datasets.split import check_test_fraction, subject_split
 

@@ -14,13 +14,14 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from bench.errors import UserError
+from bench.core.errors import UserError
+from bench.core.hashing import sha256_file
+from bench.core.vocabulary import NEUTRAL
 from datasets import ingest
 from datasets.align import DEFAULT_MIN_FACE_PX, FaceAligner
 from datasets.ingest import IngestReport, IngestSummary, Progress
-from datasets.manifest import IMAGES, DatasetInfo, sha256_file, write_dataset
+from datasets.manifest import IMAGES, DatasetInfo, write_dataset
 from datasets.png import save_png
-from datasets.vocabulary import NEUTRAL
 
 MAX_ID_CHARS = 100
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from bench.errors import UserError
+from bench.core.errors import UserError
 
 ReadFailure = Literal["unreadable", "truncated"]
 

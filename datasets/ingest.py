@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench import atomic
+from bench.core import atomic
 from datasets.align import AlignError, FaceAligner
 from datasets.imageio import ImageReadError, read_image
 from datasets.manifest import IMAGES, INFO, MANIFEST

@@ -4,7 +4,7 @@
 
 - ``image_id``: unique, file-name safe id; the image is ``images/<image_id>.png``
 - ``subject``: identity id (string); splits never share a subject
-- ``expression``: canonical name from :mod:`datasets.vocabulary`
+- ``expression``: canonical name from :mod:`bench.core.vocabulary`
 - ``split``: ``train`` or ``test`` (OOD sets are all ``test``)
 - ``sha256``: hex digest of the PNG file's bytes
 - ``file``: path of the PNG relative to the dataset folder
@@ -16,7 +16,6 @@ out-of-distribution, and the provenance of the ingest.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +23,9 @@ from typing import Any
 
 import pandas as pd
 
-from bench import atomic
-from bench.errors import UserError
-from datasets.vocabulary import EXPRESSIONS
+from bench.core import atomic
+from bench.core.errors import UserError
+from bench.core.vocabulary import EXPRESSIONS
 
 COLUMNS: tuple[str, ...] = (
     "image_id",
@@ -53,15 +52,6 @@ class DatasetInfo:
     ood: bool  # out-of-distribution: sources only, no labelled targets of its own domain
     description: str = ""
     provenance: dict[str, Any] = field(default_factory=dict)
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def validate(frame: pd.DataFrame, where: str = "manifest") -> pd.DataFrame:
@@ -99,7 +89,7 @@ def write_dataset(root: str | Path, frame: pd.DataFrame, info: DatasetInfo) -> N
     frame["subject"] = frame["subject"].astype(str)
     frame = frame.sort_values("image_id", kind="stable").reset_index(drop=True)
     atomic.write_text(root / MANIFEST, frame.to_csv(index=False, lineterminator="\n"))
-    from bench.provenance import git_state, library_versions
+    from bench.core.provenance import git_state, library_versions
 
     record = dict(info.__dict__)
     record["provenance"] = {**info.provenance, "git": git_state(), "versions": library_versions()}

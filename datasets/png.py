@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bench import atomic
+from bench.core import atomic
 
 
 def save_png(pixels: np.ndarray, path: str | Path) -> None:

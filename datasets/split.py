@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from bench.errors import UserError
+from bench.core.errors import UserError
 
 
 def check_test_fraction(test_fraction: float) -> float:

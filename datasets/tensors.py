@@ -1,40 +1,22 @@
 """Prepared datasets as tensors: every image decoded once into one uint8 tensor.
 
-Images are stored as uint8 (N, 3, H, W) to keep memory low; :func:`to_model_range`
-converts a batch to the harness convention, float in [-1, 1].
+Images are stored as uint8 (N, 3, H, W) to keep memory low; the contract
+(:class:`bench.core.tensors.ImageSet`, ``to_model_range``) lives in the foundation.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
-from bench.errors import UserError
+from bench.core.errors import UserError
+from bench.core.tensors import ImageSet
+from bench.core.vocabulary import INDEX
 from datasets.manifest import read_manifest
 from datasets.png import load_png
-from datasets.vocabulary import INDEX
-
-
-@dataclass
-class ImageSet:
-    """Images of one dataset split with their labels (rows follow ``frame``)."""
-
-    images: torch.Tensor  # (N, 3, H, W) uint8, RGB
-    expressions: torch.Tensor  # (N,) int64 class indices
-    frame: pd.DataFrame  # the manifest rows, index 0..N-1
-
-    def __len__(self) -> int:
-        return len(self.frame)
-
-    @property
-    def image_size(self) -> int:
-        """Side of the square images, in pixels."""
-        return int(self.images.shape[-1])
 
 
 def decode_images(paths: list[Path], threads: int = 4) -> torch.Tensor:
@@ -61,13 +43,3 @@ def load_image_set(root: str | Path, split: str | None = None) -> ImageSet:
     images = decode_images([root / f for f in frame["file"]])
     expressions = torch.tensor([INDEX[e] for e in frame["expression"]], dtype=torch.int64)
     return ImageSet(images=images, expressions=expressions, frame=frame)
-
-
-def to_model_range(images: torch.Tensor) -> torch.Tensor:
-    """uint8 [0, 255] -> float32 [-1, 1]."""
-    return images.float().div(127.5).sub(1.0)
-
-
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """float [-1, 1] -> uint8 [0, 255] (clamped, rounded), on the same device."""
-    return images.float().add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import abc
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -62,16 +63,21 @@ class EvaluationContext:
     ``real`` holds the real labelled test images set-level metrics compare with
     (the evaluated dataset's own, or the in-distribution dataset's when it has
     none; see :mod:`metrics.real_set`). ``targets`` are the target expressions
-    of this evaluation, ``seed`` seeds any sampling (KID subsets, bootstrap).
+    of this evaluation, ``seed`` seeds any sampling (KID subsets, bootstrap);
+    ``bootstrap_resamples`` and ``confidence`` (in (0, 1)) set the intervals of
+    set-level values; ``classifier_checkpoint`` is the harness's trained ECS
+    classifier (None where there is none).
     """
 
-    params: dict[str, Any]
     model: str
     dataset: str
     device: torch.device
     real: RealSet
     targets: tuple[str, ...]
     seed: int
+    bootstrap_resamples: int = 1000
+    confidence: float = 0.95
+    classifier_checkpoint: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -136,7 +142,7 @@ class Metric(abc.ABC):
     Set-level metrics also declare :attr:`set_columns` and implement
     :meth:`begin` / :meth:`finish`; a metric may have both kinds of columns.
     A constructor or :meth:`begin` that cannot find the metric's weights raises
-    :class:`~bench.errors.MissingWeightsError`: the evaluation then reports the
+    :class:`~bench.core.errors.MissingWeightsError`: the evaluation then reports the
     metric as missing with that message (or stops, with ``--strict``).
     """
 

@@ -42,12 +42,8 @@ class ClassifierECS(Metric):
             return
         images = real.pixels().float().div(127.5).sub(1.0)
         hits = (self.predict(images).cpu() == real.labels()).double().numpy()
-        evaluation = context.params.get("evaluation") or {}
         mean, low, high, n = bootstrap_mean(
-            hits,
-            context.seed,
-            int(evaluation.get("bootstrap_resamples", 1000)),
-            float(evaluation.get("confidence", 0.95)),
+            hits, context.seed, context.bootstrap_resamples, context.confidence
         )
         details = {
             "real_set": real.describe(),

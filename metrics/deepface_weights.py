@@ -3,7 +3,7 @@
 deepface downloads a missing weight file the first time a model is built. The
 benchmark never downloads silently, so models are built inside
 :func:`no_downloads`, which turns such an attempt into a
-:class:`~bench.errors.MissingWeightsError` naming the file deepface wanted and
+:class:`~bench.core.errors.MissingWeightsError` naming the file deepface wanted and
 where to put it. Backbones with an asset in the weights manager (``Dlib``) get
 their file installed into deepface's folder by :func:`prepare_backbone`.
 """
@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.errors import MissingWeightsError
+from bench.core.errors import MissingWeightsError
 
 MANAGED_BACKBONES: dict[str, str] = {"Dlib": "dlib_face_recognition"}
 """deepface model name -> weights-manager asset that provides its file."""
@@ -62,7 +62,7 @@ def prepare_backbone(backbone: str) -> dict[str, str]:
     asset = MANAGED_BACKBONES.get(backbone)
     if asset is None:
         return {}
-    from metrics.weights import checksums, require
+    from bench.core.weights import checksums, require
 
     require(asset)  # raises MissingWeightsError; refreshes the copy in deepface's folder
     return checksums([asset])

@@ -7,10 +7,11 @@ from typing import ClassVar
 
 import torch
 
+from bench.core.errors import UserError
+from bench.core.weights.cache import file_sha256
 from metrics.base import Column, EvaluationContext
 from metrics.classifier_ecs import ClassifierECS
-from metrics.expression_classifier import ARCHITECTURE, checkpoint_path, load_classifier, predict
-from metrics.weights.cache import file_sha256
+from metrics.expression_classifier import ARCHITECTURE, load_classifier, predict
 
 
 class ECS(ClassifierECS):
@@ -60,7 +61,10 @@ class ECS(ClassifierECS):
 
     def begin(self, context: EvaluationContext) -> None:
         """Load the checkpoint (MissingWeightsError if it was not trained), then the real accuracy."""
-        self._path = Path(self.checkpoint) if self.checkpoint else checkpoint_path(context.params)
+        given = self.checkpoint or context.classifier_checkpoint
+        if given is None:
+            raise UserError("ecs: no classifier checkpoint (set metric_settings.ecs.checkpoint)")
+        self._path = Path(given)
         self._model, meta = load_classifier(self._path, self.device)
         self._image_size = int(meta["image_size"])
         super().begin(context)

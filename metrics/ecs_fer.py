@@ -12,7 +12,7 @@ from typing import ClassVar
 
 import torch
 
-from datasets.vocabulary import INDEX
+from bench.core.vocabulary import INDEX
 from metrics.base import Column
 from metrics.classifier_ecs import ClassifierECS
 from metrics.mini_xception import FER_CLASSES, FER_TO_CANONICAL, fer_preprocess, load_mini_xception
@@ -52,7 +52,7 @@ class FerECS(ClassifierECS):
     )
 
     def __init__(self, batch_size: int = 256, center_crop: float = 1.0) -> None:
-        from metrics.weights import checksums, require
+        from bench.core.weights import checksums, require
 
         super().__init__()
         if not 0.0 < center_crop <= 1.0:

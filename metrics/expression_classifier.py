@@ -3,7 +3,7 @@
 This is the protocol StarGAN used on RaFD: a classifier trained on the real
 images of the training split, then applied to generated ones. It is a
 torchvision ResNet-18 with random initial weights (nothing is downloaded),
-7 outputs in :data:`~datasets.vocabulary.EXPRESSIONS` order, input RGB in
+7 outputs in :data:`~bench.core.vocabulary.EXPRESSIONS` order, input RGB in
 [-1, 1] at the dataset's image size. Training is seeded, with light
 augmentation (flip, small shift and scale, brightness / colour jitter) because
 a smoke-profile training split has only a few hundred images.
@@ -16,7 +16,7 @@ of the training manifest and the accuracy on the dataset's real test split.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,11 +26,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench import atomic, layout
-from bench.errors import MissingWeightsError, UserError
-from datasets.manifest import MANIFEST, sha256_file
-from datasets.tensors import ImageSet, load_image_set, to_model_range
-from datasets.vocabulary import EXPRESSIONS
+from bench.core import atomic
+from bench.core.errors import MissingWeightsError, UserError
+from bench.core.hashing import sha256_file
+from bench.core.tensors import ImageSet, to_model_range
+from bench.core.vocabulary import EXPRESSIONS
+from datasets.manifest import MANIFEST
+from datasets.tensors import load_image_set
 
 CHECKPOINT_DIR = "ecs_classifier"
 CHECKPOINT_NAME = "resnet18.pt"
@@ -54,22 +56,16 @@ class ClassifierSettings:
     augment: bool = True
 
     @classmethod
-    def from_params(cls, params: dict[str, Any]) -> ClassifierSettings:
-        """Settings from ``params["ecs_classifier"]`` (missing keys keep their defaults)."""
-        given = dict(params.get("ecs_classifier") or {})
+    def from_mapping(
+        cls, given: Mapping[str, Any] | None, where: str = "ecs_classifier"
+    ) -> ClassifierSettings:
+        """Settings from a mapping (missing keys keep their defaults; ``where`` names it in errors)."""
+        given = dict(given or {})
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(given) - known)
         if unknown:
-            raise UserError(
-                f"params ecs_classifier: unknown key(s) {unknown}; known: {sorted(known)}"
-            )
+            raise UserError(f"params {where}: unknown key(s) {unknown}; known: {sorted(known)}")
         return cls(**given)
-
-
-def checkpoint_path(params: dict[str, Any]) -> Path:
-    """Where the classifier trained on the params' training dataset lives."""
-    root = Path(params["paths"]["checkpoints"])
-    return root / CHECKPOINT_DIR / params["train_dataset"] / CHECKPOINT_NAME
 
 
 def build_resnet18() -> nn.Module:
@@ -140,22 +136,23 @@ class TrainResult:
 
 
 def train_classifier(
-    params: dict[str, Any],
+    root: Path,
+    settings: ClassifierSettings,
+    seed: int,
     device: torch.device,
-    out: Path | None = None,
+    out: Path,
     progress: Callable[..., None] | None = None,
 ) -> TrainResult:
-    """Train the ResNet-18 on the training split of ``train_dataset``; write its checkpoint.
+    """Train the ResNet-18 on the training split of the prepared dataset at ``root``.
 
-    Seeded by params' ``seed``; ``progress(n=1, **fields)`` is called once per
-    epoch. Returns the path and the accuracy on the dataset's real test split.
+    Seeded by ``seed``; writes the checkpoint to ``out``; ``progress(n=1, **fields)``
+    is called once per epoch. Returns the path and the accuracy on the dataset's
+    real test split.
     """
-    settings = ClassifierSettings.from_params(params)
-    dataset = params["train_dataset"]
-    root = layout.dataset_dir(params, dataset)
+    root = Path(root)
+    dataset = root.name
     train = load_image_set(root, "train")
     test = load_image_set(root, "test")
-    seed = int(params["seed"])
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     model = build_resnet18().to(device)
@@ -191,7 +188,7 @@ def train_classifier(
             progress(1, loss=total / len(train))
     seconds = time.perf_counter() - started
     hits = correct(model, test, train.image_size)
-    path = out or checkpoint_path(params)
+    path = Path(out)
     checkpoint = {
         "architecture": ARCHITECTURE,
         "classes": list(EXPRESSIONS),

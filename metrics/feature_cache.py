@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import atomic
+from bench.core import atomic
 
 ENV_VAR = "FES_BENCH_FEATURES"
 DEFAULT_ROOT = "~/.cache/fes-bench/features"

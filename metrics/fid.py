@@ -25,8 +25,8 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import torch
 
-from datasets.tensors import to_uint8
-from datasets.vocabulary import EXPRESSIONS
+from bench.core.tensors import to_uint8
+from bench.core.vocabulary import EXPRESSIONS
 from metrics.base import Column, EvaluationContext, Metric, ScoringBatch, SetValue
 from metrics.feature_cache import FeatureCache
 from metrics.frechet import frechet_distance, kernel_distance

@@ -16,7 +16,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from datasets.tensors import to_uint8
+from bench.core.tensors import to_uint8
 from metrics.base import Column, EvaluationContext, Metric, ScoringBatch
 from metrics.deepface_weights import build_backbone, no_downloads, prepare_backbone
 

@@ -16,7 +16,6 @@ check this pipeline against clean-fid's.
 from __future__ import annotations
 
 import contextlib
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -27,15 +26,6 @@ FEATURE_DIM = 2048
 INPUT_SIZE = 299
 RESIZE_MODE = "clean"
 RESIZE_DESCRIPTION = "clean-fid mode clean: PIL bicubic on float32 channels to 299x299"
-
-
-def _layers(module: torch.nn.Module) -> torch.nn.Module:
-    """The convolutional trunk of either TorchScript wrapper (input: (x - 128) / 128)."""
-    if hasattr(module, "layers"):
-        return module.layers
-    if hasattr(module, "net") and hasattr(module.net, "layers"):
-        return module.net.layers
-    raise ValueError("TorchScript file has neither `layers` nor `net.layers`: not an FID Inception")
 
 
 @contextlib.contextmanager
@@ -56,7 +46,7 @@ class InceptionFeatures:
         batch_size: images per forward pass (features do not depend on it).
         device: where the network runs.
 
-    Raises :class:`~bench.errors.MissingWeightsError` when the file is not cached.
+    Raises :class:`~bench.core.errors.MissingWeightsError` when the file is not cached.
     """
 
     def __init__(
@@ -67,15 +57,13 @@ class InceptionFeatures:
     ) -> None:
         from cleanfid.resize import build_resizer
 
-        from metrics.weights import checksums, require
+        from bench.core.weights import checksums, require
+        from bench.core.weights.torchscript import load_inception_trunk
 
         path = require(asset)
         self.asset = asset
         self.sha256 = checksums([asset])[asset]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load's deprecation notice
-            module = torch.jit.load(str(path), map_location="cpu").eval()
-        self.layers = _layers(module)
+        self.layers = load_inception_trunk(path)
         self.batch_size = int(batch_size)
         self.device = torch.device(device)
         self.layers.to(self.device)

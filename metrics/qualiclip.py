@@ -134,7 +134,7 @@ class QualiCLIP(Metric):
     Args:
         batch_size: images per forward pass (scores do not depend on it).
 
-    Raises :class:`~bench.errors.MissingWeightsError` when ``qualiclip.pth`` is
+    Raises :class:`~bench.core.errors.MissingWeightsError` when ``qualiclip.pth`` is
     not in the weights cache (it is URL-only: ``bench weights pull qualiclip``).
     """
 
@@ -149,7 +149,7 @@ class QualiCLIP(Metric):
     )
 
     def __init__(self, batch_size: int = 32) -> None:
-        from metrics.weights import checksums, require
+        from bench.core.weights import checksums, require
 
         self.batch_size = int(batch_size)
         self.model = load_qualiclip(require(ASSET))

@@ -17,10 +17,10 @@ from typing import Any
 import pandas as pd
 import torch
 
-from bench import layout
-from datasets.manifest import read_manifest, sha256_file
+from bench.core.hashing import sha256_file
+from bench.core.vocabulary import INDEX
+from datasets.manifest import read_manifest
 from datasets.tensors import decode_images
-from datasets.vocabulary import INDEX
 
 
 @dataclass
@@ -89,15 +89,19 @@ def _test_rows(root: Path) -> pd.DataFrame:
 
 
 def select_real_set(
-    params: dict[str, Any], dataset: str, targets: list[str] | tuple[str, ...]
+    root: Path, targets: list[str] | tuple[str, ...], fallback_root: Path
 ) -> RealSet:
-    """The real set for evaluating outputs on ``dataset`` (see the module docstring)."""
-    root = layout.dataset_dir(params, dataset)
+    """The real set for evaluating outputs on the prepared dataset at ``root``.
+
+    Its own test split when it has images of ``targets``, else the test split of
+    the in-distribution dataset at ``fallback_root`` (see the module docstring).
+    Datasets are named by their folders.
+    """
+    root, fallback_root = Path(root), Path(fallback_root)
+    dataset, fallback = root.name, fallback_root.name
     test = _test_rows(root)
     if test["expression"].isin(targets).any():
         return RealSet(dataset=dataset, root=root, frame=test)
-    fallback = params["train_dataset"]
-    fallback_root = layout.dataset_dir(params, fallback)
     return RealSet(
         dataset=fallback, root=fallback_root, frame=_test_rows(fallback_root), fallback_for=dataset
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.registry import LazyRegistry
+from bench.core.registry import LazyRegistry
 
 METRICS = LazyRegistry(
     "metric",

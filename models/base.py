@@ -6,7 +6,7 @@
 
 Contract: images are float tensors (B, 3, H, W) in [-1, 1], RGB, aligned faces;
 target expressions are int64 class indices (B,) into
-:data:`datasets.vocabulary.EXPRESSIONS`. ``translate`` returns the same shape
+:data:`bench.core.vocabulary.EXPRESSIONS`. ``translate`` returns the same shape
 and range and is deterministic in eval mode.
 """
 
@@ -20,9 +20,9 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from bench import atomic
-from bench.errors import UserError
-from datasets.vocabulary import EXPRESSIONS
+from bench.core import atomic
+from bench.core.errors import UserError
+from bench.core.vocabulary import EXPRESSIONS
 
 CHECKPOINT_FORMAT = "fes-bench-checkpoint/1"
 
@@ -76,9 +76,16 @@ class Generator(nn.Module, abc.ABC):
         """Translate faces (B, 3, H, W) in [-1, 1] to the target expressions (B,) int64."""
 
     def fit(self, data: Any, context: TrainContext) -> None:
-        """Train on ``data`` (a :class:`datasets.tensors.ImageSet` of the training split)."""
+        """Fit on ``data`` (the training split's :class:`bench.core.tensors.ImageSet`) in one go.
+
+        For models without an optimisation loop (closed-form fits, references); a
+        :class:`models.trainable.TrainableGenerator` is run step by step by the
+        harness's training loop instead.
+        """
         if self.trainable:
-            raise NotImplementedError(f"{type(self).__name__} does not implement fit()")
+            raise TypeError(
+                f"{type(self).__name__} is trained step by step by the harness's loop, not by fit()"
+            )
 
     def config(self) -> dict[str, Any]:
         """Constructor arguments that rebuild this model (stored in every checkpoint)."""

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from bench.errors import UserError
+from bench.core.errors import UserError
 
 LEAKY_SLOPE = 0.01
 """Negative slope of the critic's LeakyReLU (StarGAN)."""

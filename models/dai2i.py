@@ -44,9 +44,9 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from bench.errors import UserError
-from datasets.tensors import to_model_range
-from datasets.vocabulary import EXPRESSIONS
+from bench.core.errors import UserError
+from bench.core.tensors import to_model_range
+from bench.core.vocabulary import EXPRESSIONS
 from models import hyperparameters
 from models.adain import AdaINGenerator, StyleEncoder
 from models.blocks import adam_pair, decay_learning_rates, optimisation_step

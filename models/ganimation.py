@@ -32,8 +32,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from bench.errors import UserError
-from datasets.vocabulary import EXPRESSIONS
+from bench.core.errors import UserError
+from bench.core.vocabulary import EXPRESSIONS
 from models import hyperparameters
 from models.blocks import (
     EncoderDecoder,

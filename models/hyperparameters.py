@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, TypeVar
 
-from bench.errors import UserError
+from bench.core.errors import UserError
 
 Settings = TypeVar("Settings")
 

@@ -21,10 +21,10 @@ from typing import Any, ClassVar
 
 import torch
 
-from bench.errors import UserError
-from bench.progress import console
-from datasets.tensors import ImageSet
-from datasets.vocabulary import EXPRESSIONS, INDEX, NEUTRAL
+from bench.core.errors import UserError
+from bench.core.progress import console
+from bench.core.tensors import ImageSet
+from bench.core.vocabulary import EXPRESSIONS, INDEX, NEUTRAL
 from models import hyperparameters
 from models.base import Generator, TrainContext
 from models.expression_layer import ExpressionLayer

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from bench.errors import UserError
+from bench.core.errors import UserError
 
 
 def _patch_critic(dim: int, layers: int) -> nn.Sequential:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from datasets.tensors import ImageSet
-from datasets.vocabulary import INDEX, NEUTRAL
+from bench.core.tensors import ImageSet
+from bench.core.vocabulary import INDEX, NEUTRAL
 
 
 def neutral_pairs(data: ImageSet, expression: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -13,13 +13,12 @@ in the table's provenance. A randomly initialised network is never used.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import torch
 from torch import nn
 
-from bench.errors import MissingWeightsError
+from bench.core.errors import MissingWeightsError
 
 VGG19_ASSET = "vgg19_imagenet"
 SUBSTITUTE_ASSET = "inception_fid"
@@ -100,12 +99,9 @@ def _vgg19(path) -> nn.Module:
 
 
 def _inception(path) -> nn.Module:
-    from metrics.inception import _layers
+    from bench.core.weights.torchscript import load_inception_trunk
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load's deprecation notice
-        module = torch.jit.load(str(path), map_location="cpu").eval()
-    return _layers(module)
+    return load_inception_trunk(path)
 
 
 def perceptual_network(preferred: str = VGG19_ASSET) -> PerceptualNetwork:
@@ -113,7 +109,7 @@ def perceptual_network(preferred: str = VGG19_ASSET) -> PerceptualNetwork:
 
     Raises :class:`MissingWeightsError` naming both files when neither is available.
     """
-    from metrics.weights import checksums, require
+    from bench.core.weights import checksums, require
 
     try:
         path = require(preferred)

@@ -49,9 +49,9 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from bench.errors import UserError
-from datasets.tensors import ImageSet
-from datasets.vocabulary import EXPRESSIONS
+from bench.core.errors import UserError
+from bench.core.tensors import ImageSet
+from bench.core.vocabulary import EXPRESSIONS
 from models import hyperparameters
 from models.blocks import PatchCritic, adam_pair, decay_learning_rates, one_hot, optimisation_step
 from models.eab import RefinementNetwork

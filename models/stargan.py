@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from datasets.vocabulary import EXPRESSIONS
+from bench.core.vocabulary import EXPRESSIONS
 from models import hyperparameters
 from models.blocks import (
     ImageGenerator,

@@ -1,9 +1,11 @@
-"""Generators trained by the shared loop (:mod:`bench.trainer`): the hooks a model implements.
+"""Generators trained by the harness's shared loop: the hooks a model implements.
 
 A trainable model declares its networks (:meth:`TrainableGenerator.training_modules`),
 its optimizers and one optimisation step; the trainer owns everything else:
 seeded batch sampling, atomic checkpoints, exact resume, bf16 autocast on CUDA,
 the progress bar, sample grids and DistributedDataParallel under ``torchrun``.
+The orchestration runs the loop on the model (``bench.trainer.fit``); a model
+never imports it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from models.base import Generator, TrainContext
+from models.base import Generator
 
 
 @dataclass
@@ -75,9 +77,3 @@ class TrainableGenerator(Generator):
         Use ``nets[name]`` (possibly DDP-wrapped) for forward passes; all randomness
         must come from torch's global RNG so a resumed run repeats an uninterrupted one.
         """
-
-    def fit(self, data: Any, context: TrainContext) -> None:
-        """Run the shared training loop on ``data`` (the training split's :class:`ImageSet`)."""
-        from bench.trainer import Trainer
-
-        Trainer(self, data, context).run()

@@ -13,11 +13,12 @@ from torch import nn
 from typer.testing import CliRunner
 
 from bench.commands.perf_baselines import app as perf_app
-from bench.errors import UserError
+from bench.core.errors import UserError
+from bench.core.tensors import ImageSet, to_model_range
+from bench.core.vocabulary import EXPRESSIONS, INDEX
 from bench.trainer import Trainer
 from datasets.synthetic import generate
-from datasets.tensors import ImageSet, load_image_set, to_model_range
-from datasets.vocabulary import EXPRESSIONS, INDEX
+from datasets.tensors import load_image_set
 from models.base import TrainContext, load_generator
 from models.blocks import PatchCritic, gradient_penalty, linear_decay_lr
 from models.ganimation import ACTION_UNITS, EXPRESSION_ACTION_UNITS

@@ -10,12 +10,13 @@ import yaml
 from torch import nn
 
 from bench.adapt import adapt
-from bench.errors import MissingWeightsError, UserError
+from bench.core.errors import MissingWeightsError, UserError
+from bench.core.tensors import ImageSet, to_model_range
 from bench.synthesize import read_generator, synthesize
 from bench.train import train as train_model
 from bench.trainer import Trainer
 from datasets.synthetic import generate
-from datasets.tensors import ImageSet, load_image_set, to_model_range
+from datasets.tensors import load_image_set
 from models.base import TrainContext, load_generator, read_checkpoint
 from models.dai2i import DAI2I
 from models.stargan import StarGAN
@@ -210,7 +211,7 @@ def test_without_any_perceptual_network_the_error_names_both_files(tmp_path, mon
 
 
 def test_the_offline_substitute_is_a_pretrained_network_and_says_so():
-    from metrics.weights import status
+    from bench.core.weights import status
     from models.perceptual import perceptual_network
 
     if status(["inception_fid"])[0].status != "ok":

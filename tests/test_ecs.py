@@ -23,12 +23,12 @@ from real_faces import (
 )
 from typer.testing import CliRunner
 
-from bench.errors import MissingWeightsError
+from bench.core.errors import MissingWeightsError
+from bench.core.vocabulary import EXPRESSIONS, INDEX
+from bench.core.weights import require, status
+from bench.evaluate import evaluation_context
 from datasets.synthetic import generate
-from datasets.vocabulary import EXPRESSIONS, INDEX
 from metrics.base import EvaluationContext, ScoringBatch
-from metrics.real_set import select_real_set
-from metrics.weights import require, status
 
 GOLDEN = Path(__file__).parent / "golden" / "mini_xception_keras.json"
 
@@ -120,20 +120,14 @@ def tiny(tmp_path_factory) -> dict:
 
 def _context(params: dict, dataset: str = "synthetic") -> EvaluationContext:
     targets = tuple(params["targets"])
-    return EvaluationContext(
-        params=params,
-        model="identity",
-        dataset=dataset,
-        device=torch.device("cpu"),
-        real=select_real_set(params, dataset, targets),
-        targets=targets,
-        seed=0,
-    )
+    return evaluation_context(params, "identity", dataset, torch.device("cpu"), targets)
 
 
 def test_train_checkpoint_and_score(tiny):
+    from bench.classifier import train_ecs_classifier as train_classifier
+    from bench.layout import classifier_path as checkpoint_path
     from metrics.ecs import ECS
-    from metrics.expression_classifier import checkpoint_path, load_classifier, train_classifier
+    from metrics.expression_classifier import load_classifier
 
     result = train_classifier(tiny, torch.device("cpu"))
     assert result.path == checkpoint_path(tiny) and result.path.is_file()
@@ -192,8 +186,8 @@ def test_classifier_command_trains_and_shows(tiny, tmp_path):
 @pytest.mark.slow
 def test_classifier_reaches_95_percent_on_the_smoke_profile(tmp_path):
     """The smoke profile's data (64 px, 24 train / 8 test subjects) and classifier settings."""
+    from bench.classifier import train_ecs_classifier as train_classifier
     from bench.config import load_params
-    from metrics.expression_classifier import train_classifier
 
     params = load_params(Path(__file__).resolve().parents[1] / "params.yaml", "smoke")
     params["paths"] = {k: str(tmp_path / k) for k in ("data", "checkpoints", "outputs", "results")}

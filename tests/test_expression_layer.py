@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 import torch
 
-from bench.errors import UserError
+from bench.core.errors import UserError
+from bench.core.tensors import ImageSet, to_model_range
+from bench.core.vocabulary import INDEX
 from datasets.synthetic import generate
-from datasets.tensors import ImageSet, load_image_set, to_model_range
-from datasets.vocabulary import INDEX
+from datasets.tensors import load_image_set
 from models.base import TrainContext, load_generator
 from models.expression_layer import (
     EXACT_PAIRS,

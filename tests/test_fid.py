@@ -11,9 +11,9 @@ import torch
 from PIL import Image
 from real_faces import face_set
 
+from bench.core.weights import status
 from metrics.feature_cache import FeatureCache
 from metrics.frechet import frechet_distance, kernel_distance
-from metrics.weights import status
 
 
 def _write_folder(folder: Path, faces: list[np.ndarray]) -> list[Path]:
@@ -77,7 +77,7 @@ class CountingExtractor:
 
 
 def _cached_features(cache: FeatureCache, extractor: CountingExtractor, paths: list[Path]):
-    from datasets.manifest import sha256_file
+    from bench.core.hashing import sha256_file
 
     hashes = [sha256_file(p) for p in paths]
     return cache.features(hashes, lambda: extractor.of_files(paths))

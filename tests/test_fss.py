@@ -7,9 +7,9 @@ import pytest
 import torch
 from real_faces import astronaut, grace_hopper
 
-from bench.errors import MissingWeightsError
+from bench.core.errors import MissingWeightsError
+from bench.core.weights import status
 from metrics.base import ScoringBatch
-from metrics.weights import status
 
 needs_dlib = pytest.mark.skipif(
     any(r.status != "ok" for r in status(["dlib_face_recognition", "dlib_landmarks_5"])),

@@ -19,7 +19,7 @@ from PIL import Image
 from skimage import data as skdata
 from skimage.feature import match_template
 
-from bench.errors import MissingWeightsError, UserError
+from bench.core.errors import MissingWeightsError, UserError
 from datasets.align import FaceAligner, FaceBox, FaceNotFound, FaceTooSmall
 from datasets.cfee import (
     category_names_from_sheets,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.errors import UserError
+from bench.core.errors import UserError
 from models.base import load_generator, read_checkpoint
 from models.registry import MODELS
 

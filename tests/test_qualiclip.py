@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bench.errors import MissingWeightsError
+from bench.core.errors import MissingWeightsError
 
 
 def official_checkpoint(path: Path, seed: int = 0) -> Path:

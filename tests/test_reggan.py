@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.errors import UserError
-from bench.trainer import Trainer
+from bench.core.errors import UserError
+from bench.core.tensors import to_model_range
+from bench.trainer import Trainer, fit
 from datasets.synthetic import generate
-from datasets.tensors import load_image_set, to_model_range
+from datasets.tensors import load_image_set
 from models.base import TrainContext, load_generator
 from models.eab import ExpressionAttentionBlock, RefinementNetwork
 from models.expression_layer import ExpressionLayer
@@ -160,7 +161,7 @@ def test_smoke_training_beats_identity_and_mr_on_the_synthetic_set(tmp_path):
     context = TrainContext(
         device=torch.device("cpu"), seed=0, checkpoint_dir=tmp_path / "ck", steps=600
     )
-    model.fit(train_set, context)
+    fit(model, train_set, context)
     mr = MODELS.load("mr")(image_size=64)
     mr.fit(train_set, context)
     pairs = [(*neutral_pairs(test_set, e), e) for e in range(1, 7)]

@@ -15,7 +15,7 @@ import torch
 from conftest import tiny_params
 
 from bench import layout
-from bench.errors import MissingWeightsError
+from bench.core.errors import MissingWeightsError
 from bench.evaluate import evaluate, read_records, set_values_of
 from bench.report import report
 from bench.synthesize import synthesize
@@ -51,7 +51,7 @@ class FakeInception:
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory):
     """identity on synthetic + synthetic_statue with fid (fake Inception), ecs, qualiclip, l1."""
-    from metrics.expression_classifier import train_classifier
+    from bench.classifier import train_ecs_classifier as train_classifier
 
     root = tmp_path_factory.mktemp("sets")
     params = tiny_params(root)
@@ -153,8 +153,12 @@ def test_reference_falls_back_to_in_distribution_for_unlabelled_sets(evaluated):
     shutil.copytree(source, photos)
     frame = read_manifest(photos)
     frame[frame.expression == "neutral"].to_csv(photos / "manifest.csv", index=False)
-    real = select_real_set(evaluated, "photos", tuple(evaluated["targets"]))
+    real = select_real_set(
+        photos, tuple(evaluated["targets"]), layout.dataset_dir(evaluated, "synthetic")
+    )
     assert real.dataset == "synthetic" and real.fallback_for == "photos"
     assert "in-distribution" in real.describe() and len(real.rows(["happy"])) == 3
-    own = select_real_set(evaluated, "synthetic_statue", tuple(evaluated["targets"]))
+    own = select_real_set(
+        source, tuple(evaluated["targets"]), layout.dataset_dir(evaluated, "synthetic")
+    )
     assert own.dataset == "synthetic_statue" and own.fallback_for is None

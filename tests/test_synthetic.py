@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.errors import UserError
+from bench.core.errors import UserError
+from bench.core.vocabulary import EXPRESSIONS
 from datasets import synthetic
 from datasets.manifest import read_info, read_manifest
 from datasets.png import load_png
-from datasets.vocabulary import EXPRESSIONS
 
 SMALL = {"image_size": 40, "train_subjects": 3, "test_subjects": 2, "ood_subjects": 2}
 

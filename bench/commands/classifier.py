@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from bench.progress import console
+from bench.core.progress import console
 
 app = typer.Typer(
     help="The ECS expression classifier (ResNet-18 trained on real training images).",
@@ -50,17 +50,17 @@ def train_command(
     """Train the ECS classifier on the training split of `train_dataset`; report its test accuracy."""
     import torch
 
-    from bench.device import resolve_device
-    from bench.progress import progress_bar
-    from metrics.expression_classifier import ClassifierSettings, train_classifier
+    from bench.classifier import classifier_settings, train_ecs_classifier
+    from bench.core.device import resolve_device
+    from bench.core.progress import progress_bar
 
     params = _params(params_file, profile)
     chosen = resolve_device(device or params.get("device", "auto"))
     if chosen.type == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)
-    settings = ClassifierSettings.from_params(params)
+    settings = classifier_settings(params)
     with progress_bar(f"ECS classifier on {params['train_dataset']}", settings.epochs) as advance:
-        result = train_classifier(params, chosen, out=out, progress=advance)
+        result = train_ecs_classifier(params, chosen, out=out, progress=advance)
     console.print(
         f"checkpoint: {result.path}\n"
         f"accuracy on the real test split: {result.test_accuracy:.4f} "
@@ -79,9 +79,10 @@ def show_command(
     """Print a classifier checkpoint's training data, settings and test accuracy."""
     import torch
 
-    from metrics.expression_classifier import checkpoint_path, load_classifier
+    from bench.layout import classifier_path
+    from metrics.expression_classifier import load_classifier
 
-    target = path or checkpoint_path(_params(params_file, profile))
+    target = path or classifier_path(_params(params_file, profile))
     _, meta = load_classifier(target, torch.device("cpu"))
     for key in sorted(meta):
         console.print(f"{key}: {meta[key]}")

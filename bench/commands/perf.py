@@ -52,7 +52,7 @@ def metrics_command(
     device: Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda")] = None,
 ) -> None:
     """Time every metric on real test faces standing in for outputs: images/s and peak memory."""
-    from bench.device import resolve_device
+    from bench.core.device import resolve_device
     from bench.metrics_perf import measure
 
     params = _params(params_file, profile)
@@ -86,7 +86,7 @@ def metrics_command(
         )
     out.print(table)
     if json_out is not None:
-        from bench import atomic
+        from bench.core import atomic
 
         def finite(value: Any) -> Any:
             return None if isinstance(value, float) and not math.isfinite(value) else value

@@ -50,7 +50,7 @@ def measure(
     ``inference_batches`` translate calls (after one warm-up); return images/s and ms/step."""
     import torch
 
-    from bench.device import autocast
+    from bench.core.device import autocast
     from models.trainable import TrainBatch
 
     generator = torch.Generator().manual_seed(seed)
@@ -133,9 +133,9 @@ def baselines_command(
     """Training and inference images/s of each model at the profile's sizes."""
     import torch
 
-    from bench import atomic
     from bench.config import load_params
-    from bench.device import resolve_device
+    from bench.core import atomic
+    from bench.core.device import resolve_device
     from bench.train import build_model
     from models.registry import MODELS
 

@@ -57,8 +57,8 @@ def expression_layer_command(
     """Batched closed-form fit vs the per-pixel ridge solve: time, speed-up, max |difference|."""
     import torch
 
-    from bench.device import resolve_device
-    from bench.errors import UserError
+    from bench.core.device import resolve_device
+    from bench.core.errors import UserError
     from models.expression_layer import fit_ridge_maps
     from models.ridge_reference import per_pixel_ridge
 

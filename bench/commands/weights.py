@@ -14,10 +14,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bench.errors import UserError
-from bench.progress import console as progress_console
-from metrics.weights import cache, manager
-from metrics.weights.assets import Asset, RegistryMember, Source
+from bench.core.errors import UserError
+from bench.core.progress import console as progress_console
+from bench.core.weights import cache, manager
+from bench.core.weights.assets import Asset, RegistryMember, Source
 
 app = typer.Typer(
     help="List, pull and verify pretrained evaluator weights (only `pull` downloads).",

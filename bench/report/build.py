@@ -7,10 +7,11 @@ from typing import Any
 
 import pandas as pd
 
-from bench import layout, provenance
-from bench.errors import UserError
+from bench import layout
+from bench.core import provenance
+from bench.core.errors import UserError
+from bench.core.progress import console
 from bench.evaluate import metric_columns, read_records
-from bench.progress import console
 from bench.report import set_level
 from bench.report.columns import known_columns
 from bench.report.figures import comparison_grid, per_expression_plot, save_figure

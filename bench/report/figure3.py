@@ -18,12 +18,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from bench import layout  # noqa: E402
+from bench.core.tensors import to_model_range, to_uint8  # noqa: E402
+from bench.core.vocabulary import INDEX, parse_expressions  # noqa: E402
 from bench.report.figures import save_figure  # noqa: E402
 from bench.synthesize import source_faces  # noqa: E402
 from datasets.manifest import read_manifest  # noqa: E402
 from datasets.png import load_png  # noqa: E402
-from datasets.tensors import decode_images, to_model_range, to_uint8  # noqa: E402
-from datasets.vocabulary import INDEX, parse_expressions  # noqa: E402
+from datasets.tensors import decode_images  # noqa: E402
 from models.base import load_generator  # noqa: E402
 
 MODEL = "reggan"

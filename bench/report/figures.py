@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from bench import atomic  # noqa: E402
+from bench.core import atomic  # noqa: E402
 from datasets.png import load_png  # noqa: E402
 
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import pandas as pd
 
-from bench import atomic
-from bench.provenance import as_comment
+from bench.core import atomic
+from bench.core.provenance import as_comment
 from metrics.base import Column
 
 REFERENCE_MODELS = ("identity",)

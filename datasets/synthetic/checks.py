@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numbers
 
-from bench.errors import UserError
+from bench.core.errors import UserError
 
 
 def check_int(name: str, value: object, minimum: int, where: str = "synthetic data") -> int:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
-from datasets.vocabulary import EXPRESSIONS
+from bench.core.vocabulary import EXPRESSIONS
 
 
 @dataclass(frozen=True)

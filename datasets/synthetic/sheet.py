@@ -6,11 +6,11 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from bench import atomic
+from bench.core import atomic
+from bench.core.vocabulary import EXPRESSIONS
 from datasets.manifest import read_info, read_manifest
 from datasets.png import load_png
 from datasets.synthetic.checks import check_int
-from datasets.vocabulary import EXPRESSIONS
 
 
 def contact_sheet(root: Path, out_path: Path, max_subjects: int = 8) -> None:

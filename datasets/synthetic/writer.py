@@ -10,14 +10,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.errors import UserError
-from datasets.manifest import IMAGES, DatasetInfo, sha256_file, write_dataset
+from bench.core.errors import UserError
+from bench.core.hashing import sha256_file
+from bench.core.vocabulary import EXPRESSIONS
+from datasets.manifest import IMAGES, DatasetInfo, write_dataset
 from datasets.png import save_png
 from datasets.synthetic.checks import check_int
 from datasets.synthetic.identity import sample_identity
 from datasets.synthetic.image import render_image
 from datasets.synthetic.styles import STYLES
-from datasets.vocabulary import EXPRESSIONS
 
 MIN_IMAGE_SIZE = 32  # pixels; below this the eyes and mouth are under 3 px
 

@@ -5,9 +5,9 @@ says how to fill it; :func:`pull` (``bench weights pull``) fetches. Importing
 this package is cheap (no torch, no network libraries).
 """
 
-from metrics.weights.assets import ASSETS, Asset, InstallLocation, RegistryMember, Url
-from metrics.weights.cache import asset_path, cache_root
-from metrics.weights.manager import (
+from bench.core.weights.assets import ASSETS, Asset, InstallLocation, RegistryMember, Url
+from bench.core.weights.cache import asset_path, cache_root
+from bench.core.weights.manager import (
     VerifyResult,
     checksums,
     get_asset,

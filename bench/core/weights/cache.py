@@ -8,12 +8,12 @@ the file in ``<filename>.sha256``.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
-from bench import atomic
-from metrics.weights.assets import Asset
+from bench.core import atomic
+from bench.core.hashing import sha256_file
+from bench.core.weights.assets import Asset
 
 ENV_VAR = "FES_BENCH_WEIGHTS"
 DEFAULT_ROOT = "~/.cache/fes-bench/weights"
@@ -63,9 +63,5 @@ def file_sha256(path: Path, use_memo: bool = True) -> str:
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
     if use_memo and key in _digest_memo:
         return _digest_memo[key]
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK_BYTES):
-            digest.update(chunk)
-    _digest_memo[key] = digest.hexdigest()
+    _digest_memo[key] = sha256_file(path)
     return _digest_memo[key]

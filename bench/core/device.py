@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from bench.errors import UserError
+from bench.core.errors import UserError
 
 
 def resolve_device(name: str = "auto") -> torch.device:

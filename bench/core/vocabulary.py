@@ -6,7 +6,7 @@ ids 01-07): a model's class ``k`` is always ``EXPRESSIONS[k]``.
 
 from __future__ import annotations
 
-from bench.errors import UserError
+from bench.core.errors import UserError
 
 EXPRESSIONS: tuple[str, ...] = (
     "neutral",

@@ -12,7 +12,6 @@ import platform
 import subprocess
 from functools import lru_cache
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 LIBRARIES = (
@@ -80,13 +79,6 @@ def collect(
         "inputs_sha256": dict(sorted((inputs or {}).items())),
         "versions": library_versions(),
     }
-
-
-def file_digest(path: str | Path) -> str:
-    """sha256 of a file (for ``inputs``)."""
-    from datasets.manifest import sha256_file
-
-    return sha256_file(path)
 
 
 def as_comment(record: dict[str, Any], prefix: str) -> str:

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from bench import atomic
-from bench.errors import MissingWeightsError, UserError
-from metrics.weights import assets, cache, fetch
-from metrics.weights.assets import Asset
+from bench.core import atomic
+from bench.core.errors import MissingWeightsError, UserError
+from bench.core.weights import assets, cache, fetch
+from bench.core.weights.assets import Asset
 
 Status = Literal["ok", "missing", "corrupt"]
 ShaOrigin = Literal["table", "recorded locally", "unrecorded"]

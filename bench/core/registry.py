@@ -11,7 +11,7 @@ import difflib
 import importlib
 from collections.abc import Iterable, Mapping
 
-from bench.errors import UserError
+from bench.core.errors import UserError
 
 
 class LazyRegistry:

