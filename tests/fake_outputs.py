@@ -61,3 +61,32 @@ def fake_project(root: Path, models: list[str], datasets: tuple[str, ...] = ("sy
                     )
             pd.DataFrame(rows).to_csv(folder / OUTPUTS_MANIFEST, index=False)
     return path
+
+
+def fake_records(params: dict, quality: dict[str, tuple[float, float]]) -> None:
+    """Per-image records for every model in ``quality`` on every eval dataset: ECS-FER and
+    FSS drawn around ``quality[model] = (ecs, fss)`` (seeded), L1 around 0.2."""
+    from bench.evaluate import write_records
+    from bench.synthesize import read_outputs
+
+    rng = np.random.default_rng(0)
+    for model, (ecs, fss) in quality.items():
+        for dataset in params["eval_datasets"]:
+            outputs = read_outputs(params, model, dataset)
+            n = len(outputs)
+            records = pd.DataFrame(
+                {
+                    "model": model,
+                    "dataset": dataset,
+                    "output_id": outputs["output_id"],
+                    "source_id": outputs["source_id"],
+                    "subject": outputs["subject"],
+                    "target_expression": outputs["target_expression"],
+                    "has_reference": True,
+                    "ECS-FER": (rng.random(n) < ecs).astype(float),
+                    "FSS": np.clip(fss + 0.02 * rng.standard_normal(n), -1, 1),
+                    "L1": 0.2 + 0.01 * rng.standard_normal(n),
+                }
+            )
+            records.attrs = {"provenance": {}, "ood": dataset != "synthetic"}
+            write_records(records, layout.records_path(params, model, dataset))
