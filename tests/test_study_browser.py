@@ -127,6 +127,8 @@ def test_scripted_participants_give_the_rates_their_rule_implies(tmp_path):
     p2 = json.loads(second.read_text())["answers"]
     assert [a["trial_id"] for a in p2] != [s[0] for s in seen]
     assert sorted(s[0] for s in seen) == sorted(key["trials"])
+    swapped = {key["trials"][t]["images"][0] != left for t, left, right, _ in seen if left != right}
+    assert swapped == {True, False}  # sides are shuffled per screen, not kept in kit order
 
     answers = json.loads(first.read_text())
     assert answers["participant_id"] == "P1" and answers["kit_id"] == key["kit_id"]
