@@ -89,7 +89,8 @@ def test_report_without_records_is_a_clear_error(params_file):
 
 
 @pytest.mark.parametrize(
-    "command", ["run", "train", "adapt", "synthesize", "evaluate", "report", "data", "weights"]
+    "command",
+    ["run", "train", "adapt", "synthesize", "evaluate", "report", "data", "weights", "study"],
 )
 def test_every_command_has_help(command):
     result = runner.invoke(app, [command, "--help"])

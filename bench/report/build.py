@@ -15,7 +15,9 @@ from bench.evaluate import metric_columns, read_records
 from bench.report import set_level
 from bench.report.columns import known_columns
 from bench.report.figures import comparison_grid, per_expression_plot, save_figure
-from bench.report.tables import write_tables
+from bench.report.html import DatasetSection, dataset_table, write_report_html
+from bench.report.pareto import pareto_figure, scatter_points
+from bench.report.tables import notes, write_tables
 from bench.synthesize import read_outputs, source_faces
 from datasets.manifest import read_manifest
 from metrics.aggregate import summarise
@@ -71,7 +73,8 @@ def _figure_paths(params: dict[str, Any], stem: str) -> tuple[Path, Path]:
 
 
 def report(params: dict[str, Any], models: list[str], datasets: list[str]) -> list[Path]:
-    """Write results/tables/* and results/figures/* for ``models`` x ``datasets``; return the paths."""
+    """Write results/tables/*, results/figures/* and results/report.html for ``models`` x
+    ``datasets``; return the paths."""
     per_pair = []
     for model in models:
         for dataset in datasets:
@@ -113,6 +116,7 @@ def report(params: dict[str, Any], models: list[str], datasets: list[str]) -> li
             "outputs": len(frame),
             "sources": frame["source_id"].nunique(),
         }
+    extra_notes = set_level.notes(level, columns) + adaptation_notes
     paths = write_tables(
         summary,
         per_expression,
@@ -124,9 +128,10 @@ def report(params: dict[str, Any], models: list[str], datasets: list[str]) -> li
         layout.tables_dir(params),
         missing=set(level.missing),
         flagged=set(level.flags),
-        extra_notes=set_level.notes(level, columns) + adaptation_notes,
+        extra_notes=extra_notes,
         adapted=adapted,
     )
+    sections = []
     targets = list(params["targets"])
     figure_sources = int((params.get("report") or {}).get("figure_sources", 3))
     for dataset in datasets:
@@ -154,10 +159,39 @@ def report(params: dict[str, Any], models: list[str], datasets: list[str]) -> li
         subset = records[records["dataset"] == dataset]
         plot = per_expression_plot(subset, value_columns, dataset, targets, seed)
         paths += save_figure(plot, *_figure_paths(params, f"per_expression_{dataset}"), record)
+        section = DatasetSection(
+            dataset,
+            dataset_table(
+                summary, models, dataset, columns, set(level.missing), set(level.flags), adapted
+            ),
+            [
+                (
+                    f"{dataset}: input, each model's output, real target",
+                    _figure_paths(params, f"comparison_{dataset}")[0],
+                ),
+                (
+                    f"{dataset}: mean per target expression (95% bootstrap)",
+                    _figure_paths(params, f"per_expression_{dataset}")[0],
+                ),
+            ],
+        )
+        points = scatter_points(summary, dataset, models)
+        if points is not None:
+            png, pdf = _figure_paths(params, f"pareto_{dataset}")
+            paths += save_figure(pareto_figure(points, dataset), png, pdf, record)
+            caption = f"{dataset}: expression ({points.attrs['ecs_column']}) vs identity (FSS)"
+            section.figures.append((f"{caption}, Pareto front dashed", png))
+        sections.append(section)
+    general = []
     if "reggan" in models:  # the paper's Figure 3: input | G_E | G_R | real target
         from bench.report.figure3 import figure3
 
         dataset = params["train_dataset"]
-        paths += figure3(params, dataset, *_figure_paths(params, f"figure3_{dataset}"), record)
+        png, pdf = _figure_paths(params, f"figure3_{dataset}")
+        paths += figure3(params, dataset, png, pdf, record)
+        general.append((f"Figure 3 ({dataset}): input, G_E output, G_R output, real target", png))
+    footnotes = notes(info, record.get("profile", ""), extra_notes)
+    html = layout.tables_dir(params).parent / "report.html"
+    paths.append(write_report_html(html, sections, general, footnotes, record))
     console.print(f"report: {len(paths)} files under {layout.tables_dir(params).parent}")
     return paths

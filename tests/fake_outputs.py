@@ -1,0 +1,92 @@
+"""Tiny synthesized-output fixtures for the study kit and the report page (no training)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from conftest import tiny_params
+
+from bench import layout
+from bench.synthesize import OUTPUTS_MANIFEST, source_faces
+from datasets.manifest import sha256_file
+from datasets.png import load_png, save_png
+from datasets.synthetic import generate
+
+TARGETS = ["happy", "sad"]
+
+
+def fake_project(root: Path, models: list[str], datasets: tuple[str, ...] = ("synthetic",)) -> Path:
+    """Write a tiny synthetic data set (32 px, 3 test subjects) and, for each model, outputs
+    for every source face and target: the source face tinted by a model-specific colour.
+    Returns the params file (everything under ``root``)."""
+    params = tiny_params(root)
+    params["profiles"]["smoke"]["eval_datasets"] = list(datasets)
+    params["targets"] = TARGETS
+    params["models"] = models
+    params["adapted_models"] = []
+    path = root / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    generate(
+        root / "data",
+        image_size=32,
+        train_subjects=1,
+        test_subjects=3,
+        ood_subjects=2,
+        styles=["statue"],
+    )
+    params = {**params, **params["profiles"]["smoke"]}
+    for number, model in enumerate(models):
+        tint = np.array([40 * number, 255 - 40 * number, 90], dtype=np.int16)
+        for dataset in datasets:
+            folder = layout.outputs_dir(params, model, dataset)
+            rows = []
+            for face in source_faces(params, dataset).itertuples():
+                pixels = load_png(layout.dataset_dir(params, dataset) / face.file).astype(np.int16)
+                for shift, target in enumerate(TARGETS):
+                    rel = f"{target}/{face.image_id}.png"
+                    image = ((pixels + tint + 30 * shift) // 2).clip(0, 255).astype(np.uint8)
+                    save_png(image, folder / rel)
+                    rows.append(
+                        {
+                            "output_id": f"{face.image_id}__{target}",
+                            "source_id": face.image_id,
+                            "subject": face.subject,
+                            "target_expression": target,
+                            "file": rel,
+                            "sha256": sha256_file(folder / rel),
+                        }
+                    )
+            pd.DataFrame(rows).to_csv(folder / OUTPUTS_MANIFEST, index=False)
+    return path
+
+
+def fake_records(params: dict, quality: dict[str, tuple[float, float]]) -> None:
+    """Per-image records for every model in ``quality`` on every eval dataset: ECS-FER and
+    FSS drawn around ``quality[model] = (ecs, fss)`` (seeded), L1 around 0.2."""
+    from bench.evaluate import write_records
+    from bench.synthesize import read_outputs
+
+    rng = np.random.default_rng(0)
+    for model, (ecs, fss) in quality.items():
+        for dataset in params["eval_datasets"]:
+            outputs = read_outputs(params, model, dataset)
+            n = len(outputs)
+            records = pd.DataFrame(
+                {
+                    "model": model,
+                    "dataset": dataset,
+                    "output_id": outputs["output_id"],
+                    "source_id": outputs["source_id"],
+                    "subject": outputs["subject"],
+                    "target_expression": outputs["target_expression"],
+                    "has_reference": True,
+                    "ECS-FER": (rng.random(n) < ecs).astype(float),
+                    "FSS": np.clip(fss + 0.02 * rng.standard_normal(n), -1, 1),
+                    "L1": 0.2 + 0.01 * rng.standard_normal(n),
+                }
+            )
+            records.attrs = {"provenance": {}, "ood": dataset != "synthetic"}
+            write_records(records, layout.records_path(params, model, dataset))
