@@ -10,8 +10,8 @@ import yaml
 from conftest import tiny_params
 
 from bench import layout
+from bench.core.hashing import sha256_file
 from bench.synthesize import OUTPUTS_MANIFEST, source_faces
-from datasets.manifest import sha256_file
 from datasets.png import load_png, save_png
 from datasets.synthetic import generate
 

@@ -14,7 +14,7 @@ import pytest
 from fake_outputs import fake_project
 
 from bench.config import load_params
-from bench.errors import UserError
+from bench.core.errors import UserError
 from bench.study.analysis import analyze, paper_form
 from bench.study.answers import read_answers, screen
 from bench.study.kit import garble, make_kit

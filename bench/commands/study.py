@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from bench.progress import console
+from bench.core.progress import console
 
 app = typer.Typer(
     help="Human study: a static pairwise-preference page set and the analysis of its answers.",

@@ -15,7 +15,7 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from bench import atomic
+from bench.core import atomic
 from bench.report.tables import wide_table
 from metrics.base import Column
 

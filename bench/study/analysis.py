@@ -25,8 +25,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from bench import atomic  # noqa: E402
-from bench.errors import UserError  # noqa: E402
+from bench.core import atomic  # noqa: E402
+from bench.core.errors import UserError  # noqa: E402
 from bench.study.answers import Screened, read_answers, read_key, screen  # noqa: E402
 from bench.study.design import COMPARISON, SAME  # noqa: E402
 from bench.study.stats import binomial_p_value, wilson_interval  # noqa: E402

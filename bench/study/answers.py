@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench.errors import UserError
+from bench.core.errors import UserError
 from bench.study.design import COMPARISON, SAME
 
 KEY_FIELDS = ("kit_id", "trials", "images", "models")

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.errors import UserError
+from bench.core.errors import UserError
 
 QUESTIONS: dict[str, str] = {
     "expression": "Which face shows {target} better?",

@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench import atomic, layout, provenance
-from bench.errors import UserError
+from bench import layout
+from bench.core import atomic, provenance
+from bench.core.errors import UserError
 from bench.study.design import QUESTIONS, SAME, Shown, Trial, plan_trials
 from bench.synthesize import read_outputs, source_faces
 from datasets.png import load_png, save_png
