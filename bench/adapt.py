@@ -19,16 +19,16 @@ from typing import Any
 
 import torch
 
-from bench import distributed, layout
+from bench import distributed, fingerprint, layout
 from bench.core import provenance
 from bench.core.errors import UserError
 from bench.core.hashing import sha256_file
 from bench.core.progress import console
-from bench.train import check_image_size, train_context
+from bench.train import check_image_size, model_settings, train_context
 from bench.trainer import STATE_FILE, fit
 from datasets.manifest import MANIFEST
 from datasets.tensors import load_image_set
-from models.base import TrainContext, load_generator
+from models.base import TrainContext, load_generator, read_checkpoint
 from models.registry import MODELS
 
 
@@ -43,6 +43,32 @@ def adaptation_context(
         context,
         checkpoint_dir=layout.checkpoint_path(params, name, dataset).parent,
         batch_size=int((training.get("batch_sizes") or {}).get(name, context.batch_size)),
+    )
+
+
+def expected_fingerprint(params: dict[str, Any], name: str, dataset: str) -> dict[str, Any]:
+    """The fingerprint of ``name`` adapted to ``dataset`` with the current params: the training
+    fingerprint plus the base checkpoint's and the target set's sha256."""
+    settings = model_settings(params, name)
+    base_path = layout.checkpoint_path(params, settings.get("base", "stargan"))
+    context = adaptation_context(params, name, dataset, torch.device("cpu"))
+    config = {"image_size": int(params["image_size"]), **settings}
+    record = fingerprint.train_fingerprint(params, name, config, context.steps, context.batch_size)
+    record["base_checkpoint_sha256"] = sha256_file(base_path) if base_path.is_file() else None
+    record["target_dataset"] = dataset
+    if dataset != params["train_dataset"]:
+        record["target_manifest_sha256"] = fingerprint.manifest_sha256(params, dataset)
+    return record
+
+
+def adaptation_mismatch(params: dict[str, Any], name: str, dataset: str) -> str | None:
+    """None when the adapted checkpoint exists and matches the params; else why to adapt again."""
+    path = layout.checkpoint_path(params, name, dataset)
+    if not path.is_file():
+        return "no checkpoint yet"
+    metadata = read_checkpoint(path).get("metadata") or {}
+    return fingerprint.difference(
+        metadata.get("fingerprint"), expected_fingerprint(params, name, dataset)
     )
 
 
@@ -65,7 +91,7 @@ def adapt(
             f"{name} is not adapted per dataset; train it with `bench train --model {name}`"
         )
     check_dataset_names(params, [dataset])
-    settings = dict((params.get("model_settings") or {}).get(name) or {})
+    settings = model_settings(params, name)
     base_name = settings.get("base", "stargan")
     base_path = layout.checkpoint_path(params, base_name)
     if not base_path.is_file():
@@ -80,6 +106,7 @@ def adapt(
     torch.manual_seed(int(params["seed"]))
     model = model_class.from_base(base, None if in_distribution else dataset, **settings)
     target = layout.checkpoint_path(params, name, dataset)
+    record = expected_fingerprint(params, name, dataset)
     adaptation: dict[str, Any] = {
         "adapted": not in_distribution,
         "target_dataset": dataset,
@@ -97,6 +124,7 @@ def adapt(
         images = load_image_set(root).images  # every image of the set; labels are never used
         model.set_target_domain(images)
         context = adaptation_context(params, name, dataset, device)
+        context.fingerprint = fingerprint.resume_fingerprint(record)
         if fresh:
             (context.checkpoint_dir / STATE_FILE).unlink(missing_ok=True)
         fit(model, load_image_set(train_root, split="train"), context)
@@ -115,6 +143,7 @@ def adapt(
             target,
             metadata={
                 "train_dataset": params["train_dataset"],
+                "fingerprint": record,
                 "adaptation": adaptation,
                 "provenance": record,
             },

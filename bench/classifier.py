@@ -8,13 +8,19 @@ the checkpoint live and which settings and seed the params give.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from bench import layout
-from metrics.expression_classifier import ClassifierSettings, TrainResult, train_classifier
+from bench import fingerprint, layout
+from metrics.expression_classifier import (
+    ClassifierSettings,
+    TrainResult,
+    read_classifier_metadata,
+    train_classifier,
+)
 
 
 def classifier_settings(params: dict[str, Any]) -> ClassifierSettings:
@@ -37,3 +43,14 @@ def train_ecs_classifier(
         out=out or layout.classifier_path(params),
         progress=progress,
     )
+
+
+def classifier_mismatch(params: dict[str, Any]) -> str | None:
+    """None when the ECS classifier exists and was trained with the current params and data."""
+    path = layout.classifier_path(params)
+    if not path.is_file():
+        return "no checkpoint yet"
+    expected = fingerprint.classifier_fingerprint(params, asdict(classifier_settings(params)))
+    metadata = read_classifier_metadata(path)
+    recorded = {key: metadata.get(key) for key in expected}
+    return fingerprint.difference(recorded, expected)

@@ -193,24 +193,38 @@ def data_cfee(
 def data_folder(
     src: Annotated[Path, typer.Argument(help="folder of face photos (searched recursively)")],
     name: Annotated[str, typer.Option(help="dataset name; written to data/<name>")],
-    out: Annotated[Path | None, typer.Option(help="output folder (default data/<name>)")] = None,
-    image_size: int = 128,
-    min_face_px: Annotated[int, typer.Option(help="smallest face box side to keep, px")] = 40,
+    declare: Annotated[
+        bool,
+        typer.Option(
+            help="record the set in params.yaml (datasets + eval_datasets) so that `bench run` "
+            "and `dvc repro` include it"
+        ),
+    ] = True,
+    params_file: ParamsOpt = None,
+    profile: ProfileOpt = None,
 ) -> None:
-    """Ingest any folder of photos as an OOD set; every skipped file is listed in ingest_report.csv."""
-    from bench.core.progress import progress_bar
-    from datasets.folder import ingest_folder
+    """Ingest any folder of photos as an OOD set at the profile's image size and declare it.
 
-    with progress_bar(f"ingest {src}", None) as advance:
-        summary = ingest_folder(
-            src,
-            out or Path("data") / name,
-            name=name,
-            image_size=image_size,
-            min_face_px=min_face_px,
-            progress=advance,
-        )
-    _print_summary(summary)
+    Every skipped file is listed in data/<name>/ingest_report.csv. Then
+    `bench run --datasets <name>` runs every model on it.
+    """
+    from bench.config import params_path
+    from bench.data import declare_folder_dataset, prepare
+
+    if not src.expanduser().is_dir():
+        raise UserError(f"{src} is not a folder of photos")
+    params = _params(params_file, profile)
+    if declare:
+        path = params_path(params_file)
+        if declare_folder_dataset(path, name, src.expanduser().resolve()):
+            console.print(f"declared {name} in {path} (datasets.{name}, eval_datasets)")
+        params = _params(params_file, profile)
+    else:
+        params.setdefault("datasets", {})[name] = {
+            "kind": "folder",
+            "root": str(src.expanduser().resolve()),
+        }
+    prepare(params, [name])
 
 
 def _print_summary(summary: Any) -> None:
@@ -330,16 +344,22 @@ def report_command(
     params_file: ParamsOpt = None,
     profile: ProfileOpt = None,
 ) -> None:
-    """Write the comparison tables (CSV, Markdown, LaTeX) and figures into results/."""
-    from bench.config import table_models
+    """Write the comparison tables (CSV, Markdown, LaTeX), figures and results/report.html.
+
+    Without --models/--datasets it covers every current record on disk (made under this
+    profile by each model's current checkpoint) and names what it leaves out."""
     from bench.data import check_dataset_names
     from bench.report import report
+    from bench.report.scope import current_scope
     from models.registry import MODELS
 
     params = _params(params_file, profile)
-    chosen_models = MODELS.parse(models or table_models(params))
-    chosen_datasets = check_dataset_names(params, datasets or params["eval_datasets"])
-    report(params, chosen_models, chosen_datasets)
+    if models or datasets:
+        chosen_models = MODELS.parse(models) if models else current_scope(params, [], [])[0]
+        chosen_datasets = check_dataset_names(params, datasets or params["eval_datasets"])
+        report(params, chosen_models, chosen_datasets)
+    else:
+        report(params, *current_scope(params, [], []))
 
 
 @app.command("run")
@@ -351,19 +371,34 @@ def run_command(
         str | None, typer.Option(help="comma-separated datasets (default: params)")
     ] = None,
     retrain: Annotated[bool, typer.Option(help="train even where a checkpoint exists")] = False,
+    offline: Annotated[
+        bool,
+        typer.Option(
+            "--offline", help="do not download weights (also $FES_BENCH_OFFLINE=1); use the cache"
+        ),
+    ] = False,
     strict: StrictOpt = False,
     params_file: ParamsOpt = None,
     profile: ProfileOpt = None,
     device: DeviceOpt = None,
 ) -> None:
-    """Everything for the chosen models x datasets: prepare missing data, train where no checkpoint
-    exists, synthesize, evaluate, report. Example: `bench run --models identity --datasets synthetic`."""
+    """Everything for the chosen models x datasets: pull the weights, prepare data and train where
+    nothing current exists (fingerprints), synthesize, evaluate, report every current record.
+    Example: `bench run --models identity --datasets synthetic`."""
     from bench.run import run
+    from bench.weights_lock import offline_from_env
 
     params = _params(params_file, profile)
     if strict:
         params.setdefault("evaluation", {})["strict"] = True
-    run(params, models, datasets, retrain=retrain, device=_device(params, device))
+    run(
+        params,
+        models,
+        datasets,
+        retrain=retrain,
+        device=_device(params, device),
+        offline=offline or offline_from_env(),
+    )
 
 
 def main() -> None:

@@ -26,12 +26,18 @@ import torch
 
 from bench import layout
 from bench.core import atomic, provenance
-from bench.core.errors import MissingWeightsError
+from bench.core.errors import MissingWeightsError, UserError
 from bench.core.hashing import sha256_file
 from bench.core.progress import progress_bar
 from bench.core.tensors import to_model_range
 from bench.core.vocabulary import INDEX, parse_expressions
-from bench.synthesize import GENERATOR_FILE, OUTPUTS_MANIFEST, read_generator, read_outputs
+from bench.synthesize import (
+    GENERATOR_FILE,
+    OUTPUTS_MANIFEST,
+    generator_checkpoint,
+    read_generator,
+    read_outputs,
+)
 from datasets.manifest import MANIFEST, read_info, read_manifest
 from datasets.tensors import decode_images
 from metrics.aggregate import summarise
@@ -317,6 +323,23 @@ def _set_metrics_json(values: list[SetValue]) -> dict[str, Any]:
     return body
 
 
+def check_outputs_current(params: dict[str, Any], model_name: str, dataset: str) -> None:
+    """A one-line error unless the outputs were made by the model's current checkpoint."""
+    out_root = layout.outputs_dir(params, model_name, dataset)
+    made_by = read_generator(params, model_name, dataset)
+    checkpoint = generator_checkpoint(params, model_name, dataset)
+    again = f"run `bench synthesize --model {model_name} --dataset {dataset}` again"
+    if not made_by:
+        raise UserError(f"{out_root / GENERATOR_FILE} is missing: {again}")
+    current = sha256_file(checkpoint) if checkpoint.is_file() else None
+    if made_by.get("checkpoint_sha256") != current:
+        state = f"sha256 {current[:12]}" if current else "missing"
+        raise UserError(
+            f"{out_root} was made by checkpoint {made_by.get('checkpoint')} sha256 "
+            f"{str(made_by.get('checkpoint_sha256'))[:12]}, but {checkpoint} is now {state}: {again}"
+        )
+
+
 def evaluate(
     params: dict[str, Any],
     model_name: str,
@@ -329,6 +352,7 @@ def evaluate(
     ``strict`` (default: ``evaluation.strict`` in params) turns a missing
     weight file into an error instead of a metric reported as missing.
     """
+    check_outputs_current(params, model_name, dataset)
     records = score(params, model_name, dataset, device, strict)
     path = layout.records_path(params, model_name, dataset)
     write_records(records, path)

@@ -10,6 +10,7 @@
     results/records/<model>__<dataset>.parquet   one row per output image
     results/metrics/<model>__<dataset>.json      aggregated, DVC metrics
     results/tables/, results/figures/ (PNG), results/pdf/ (PDF)   written by the report
+    results/weights/<group>.json                 the weights lock (bench weights lock)
 """
 
 from __future__ import annotations
@@ -66,3 +67,8 @@ def figures_dir(params: dict[str, Any]) -> Path:
 
 def pdf_dir(params: dict[str, Any]) -> Path:
     return _root(params, "results") / "pdf"
+
+
+def weights_lock_dir(params: dict[str, Any]) -> Path:
+    """Lock files of the pretrained weights the pipeline uses (one per group)."""
+    return _root(params, "results") / "weights"

@@ -1,4 +1,10 @@
-"""``bench run``: the whole benchmark for chosen models x datasets without DVC."""
+"""``bench run``: the whole benchmark for chosen models x datasets without DVC.
+
+Each artefact is reused only while its fingerprint (see :mod:`bench.fingerprint`)
+matches the current params; otherwise it is rebuilt, with one line saying why.
+The report covers every record on disk that is current, so a partial run never
+shrinks the comparison.
+"""
 
 from __future__ import annotations
 
@@ -7,27 +13,46 @@ from typing import Any
 import torch
 
 from bench import layout
-from bench.adapt import adapt
-from bench.classifier import train_ecs_classifier
+from bench.adapt import adapt, adaptation_mismatch
+from bench.classifier import classifier_mismatch, train_ecs_classifier
 from bench.config import table_models
 from bench.core.progress import console
-from bench.data import check_dataset_names, declared_datasets, prepare
+from bench.data import check_dataset_names, data_mismatch, declared_datasets, prepare
 from bench.evaluate import evaluate
 from bench.report import report
+from bench.report.scope import current_scope
 from bench.synthesize import synthesize
-from bench.train import train
-from datasets.manifest import MANIFEST
+from bench.train import checkpoint_mismatch, train
+from bench.weights_lock import write_locks
 from models.registry import MODELS
 
 
 def _ensure_trained(
     params: dict[str, Any], model: str, retrain: bool, device: torch.device
 ) -> None:
-    """Train ``model`` unless its checkpoint exists (always with ``retrain``)."""
-    if retrain or not layout.checkpoint_path(params, model).is_file():
+    """Train ``model`` unless its checkpoint matches the params (always with ``retrain``)."""
+    reason = "--retrain" if retrain else checkpoint_mismatch(params, model)
+    if reason:
+        console.print(f"{model}: training ({reason})")
         train(params, model, device, fresh=retrain)
     else:
-        console.print(f"{model}: using {layout.checkpoint_path(params, model)}")
+        console.print(
+            f"{model}: using {layout.checkpoint_path(params, model)} (fingerprint matches)"
+        )
+
+
+def _ensure_data(params: dict[str, Any], names: list[str]) -> None:
+    """Prepare every spec whose datasets are missing or were made with other params."""
+    producers = declared_datasets(params)
+    stale: dict[str, str] = {}
+    for name in names:
+        reason = data_mismatch(params, name)
+        if reason and name in producers:
+            stale.setdefault(producers[name][0], f"{name}: {reason}")
+    for spec, reason in sorted(stale.items()):
+        console.print(f"preparing data {spec} ({reason})")
+    if stale:
+        prepare(params, sorted(stale))
 
 
 def run(
@@ -36,25 +61,18 @@ def run(
     datasets: str | list[str] | None,
     retrain: bool,
     device: torch.device,
+    offline: bool = False,
 ) -> None:
-    """Prepare missing data, train missing checkpoints, then synthesize, evaluate and report."""
+    """Pull weights, prepare/train what is missing or stale, synthesize, evaluate and report."""
     chosen_models = MODELS.parse(models or table_models(params))
     chosen_datasets = check_dataset_names(params, datasets or params["eval_datasets"])
-    needed = [params["train_dataset"], *chosen_datasets]
-    producers = declared_datasets(params)
-    missing_specs = sorted(
-        {
-            producers[name][0]
-            for name in needed
-            if name in producers and not (layout.dataset_dir(params, name) / MANIFEST).is_file()
-        }
-    )
-    if missing_specs:
-        console.print(f"preparing data: {', '.join(missing_specs)}")
-        prepare(params, missing_specs)
-    if "ecs" in params["metrics"] and not layout.classifier_path(params).is_file():
-        console.print("training the ECS expression classifier (no checkpoint yet)")
-        train_ecs_classifier(params, device)
+    write_locks(params, offline=offline)
+    _ensure_data(params, [params["train_dataset"], *chosen_datasets])
+    if "ecs" in params["metrics"]:
+        reason = classifier_mismatch(params)
+        if reason:
+            console.print(f"ECS expression classifier: training ({reason})")
+            train_ecs_classifier(params, device)
     for model in chosen_models:
         adapted = MODELS.load(model).adapts_per_dataset
         if adapted:
@@ -64,11 +82,14 @@ def run(
             _ensure_trained(params, model, retrain, device)
         for dataset in chosen_datasets:
             if adapted:
-                checkpoint = layout.checkpoint_path(params, model, dataset)
-                if retrain or not checkpoint.is_file():
+                reason = "--retrain" if retrain else adaptation_mismatch(params, model, dataset)
+                if reason:
+                    console.print(f"{model} on {dataset}: adapting ({reason})")
                     adapt(params, model, dataset, device, fresh=retrain)
                 else:
-                    console.print(f"{model} on {dataset}: using {checkpoint}")
+                    console.print(
+                        f"{model} on {dataset}: using its checkpoint (fingerprint matches)"
+                    )
             synthesize(params, model, dataset, device)
             evaluate(params, model, dataset, device)
-    report(params, chosen_models, chosen_datasets)
+    report(params, *current_scope(params, chosen_models, chosen_datasets))

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from bench import distributed, layout
+from bench import distributed, fingerprint, layout
 from bench.core import provenance
 from bench.core.errors import UserError
 from bench.core.hashing import sha256_file
@@ -20,14 +20,13 @@ from bench.core.progress import console
 from bench.trainer import STATE_FILE, fit
 from datasets.manifest import MANIFEST, read_info
 from datasets.tensors import load_image_set
-from models.base import Generator, TrainContext
+from models.base import Generator, TrainContext, read_checkpoint
 from models.registry import MODELS
 
 
 def build_model(params: dict[str, Any], name: str) -> Generator:
     """Instantiate a registered model with its settings from params (image size from the profile)."""
-    settings = dict((params.get("model_settings") or {}).get(name) or {})
-    return MODELS.load(name)(image_size=int(params["image_size"]), **settings)
+    return MODELS.load(name)(image_size=int(params["image_size"]), **model_settings(params, name))
 
 
 def train_context(params: dict[str, Any], name: str, device: torch.device) -> TrainContext:
@@ -42,6 +41,27 @@ def train_context(params: dict[str, Any], name: str, device: torch.device) -> Tr
         checkpoint_every=int(training.get("checkpoint_every", 100)),
         sample_every=int(training.get("sample_every", 0)),
     )
+
+
+def model_settings(params: dict[str, Any], name: str) -> dict[str, Any]:
+    """``model_settings.<name>`` of params (empty when absent)."""
+    return dict((params.get("model_settings") or {}).get(name) or {})
+
+
+def expected_fingerprint(params: dict[str, Any], name: str) -> dict[str, Any]:
+    """The fingerprint a checkpoint of ``name`` trained with the current params carries."""
+    context = train_context(params, name, torch.device("cpu"))
+    config = {"image_size": int(params["image_size"]), **model_settings(params, name)}
+    return fingerprint.train_fingerprint(params, name, config, context.steps, context.batch_size)
+
+
+def checkpoint_mismatch(params: dict[str, Any], name: str) -> str | None:
+    """None when ``name``'s checkpoint exists and matches the params; else why it must be trained."""
+    path = layout.checkpoint_path(params, name)
+    if not path.is_file():
+        return "no checkpoint yet"
+    metadata = read_checkpoint(path).get("metadata") or {}
+    return fingerprint.difference(metadata.get("fingerprint"), expected_fingerprint(params, name))
 
 
 def check_image_size(params: dict[str, Any], data_root: Path) -> None:
@@ -64,8 +84,10 @@ def train(params: dict[str, Any], name: str, device: torch.device, fresh: bool =
     target = layout.checkpoint_path(params, name)
     if fresh:
         (target.parent / STATE_FILE).unlink(missing_ok=True)
+    record = expected_fingerprint(params, name)
     if model.trainable:
         context = train_context(params, name, device)
+        context.fingerprint = fingerprint.resume_fingerprint(record)
         fit(model, load_image_set(data_root, split="train"), context)
     else:
         console.print(f"{name}: nothing to train (reference model); writing its checkpoint")
@@ -75,6 +97,11 @@ def train(params: dict[str, Any], name: str, device: torch.device, fresh: bool =
             inputs={f"{params['train_dataset']}/{MANIFEST}": sha256_file(data_root / MANIFEST)},
         )
         model.save(
-            target, metadata={"train_dataset": params["train_dataset"], "provenance": metadata}
+            target,
+            metadata={
+                "train_dataset": params["train_dataset"],
+                "fingerprint": record,
+                "provenance": metadata,
+            },
         )
     return target

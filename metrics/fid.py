@@ -67,6 +67,10 @@ class FID(Metric):
         ),
     )
 
+    @classmethod
+    def weights(cls, extractor: str = "inception_fid", **settings: Any) -> tuple[str, ...]:
+        return (extractor,)
+
     def __init__(
         self,
         extractor: str = "inception_fid",

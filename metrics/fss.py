@@ -11,14 +11,19 @@ is already in ``$DEEPFACE_HOME/.deepface/weights`` (never downloaded here).
 from __future__ import annotations
 
 import hashlib
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from bench.core.tensors import to_uint8
 from metrics.base import Column, EvaluationContext, Metric, ScoringBatch
-from metrics.deepface_weights import build_backbone, no_downloads, prepare_backbone
+from metrics.deepface_weights import (
+    MANAGED_BACKBONES,
+    build_backbone,
+    no_downloads,
+    prepare_backbone,
+)
 
 
 def _bgr_arrays(images: torch.Tensor) -> list[np.ndarray]:
@@ -44,6 +49,11 @@ class FSS(Metric):
             "cosine similarity of face-recognition embeddings (deepface) of source and output",
         ),
     )
+
+    @classmethod
+    def weights(cls, backbone: str = "Dlib", **settings: Any) -> tuple[str, ...]:
+        asset = MANAGED_BACKBONES.get(backbone)
+        return (asset,) if asset else ()
 
     def __init__(self, backbone: str = "Dlib", normalization: str = "base") -> None:
         self.backbone = backbone

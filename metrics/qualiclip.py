@@ -148,6 +148,10 @@ class QualiCLIP(Metric):
         ),
     )
 
+    @classmethod
+    def weights(cls, **settings: Any) -> tuple[str, ...]:
+        return (ASSET,)
+
     def __init__(self, batch_size: int = 32) -> None:
         from bench.core.weights import checksums, require
 

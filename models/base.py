@@ -45,6 +45,9 @@ class TrainContext:
     checkpoint_every: int = 100
     sample_every: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    fingerprint: dict[str, Any] = field(default_factory=dict)
+    """What the run depends on besides ``steps`` (params, data); a saved state resumes only
+    when its own fingerprint is equal (empty: not checked)."""
 
 
 class Generator(nn.Module, abc.ABC):
@@ -70,6 +73,11 @@ class Generator(nn.Module, abc.ABC):
         self.settings = dict(settings)
         self.checkpoint_metadata: dict[str, Any] = {}
         """Metadata of the checkpoint this model was loaded from (:func:`load_generator`)."""
+
+    @classmethod
+    def weights(cls, **settings: Any) -> tuple[str, ...]:
+        """Weights-manager assets this model reads when built with ``settings`` (none by default)."""
+        return ()
 
     @abc.abstractmethod
     def translate(self, images: torch.Tensor, target_expressions: torch.Tensor) -> torch.Tensor:

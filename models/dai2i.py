@@ -154,6 +154,13 @@ class DAI2I(TrainableGenerator):
     """DAI2I (CVPR 2020): a frozen base translator wrapped in two domain-adaptation branches."""
 
     name: ClassVar[str] = "dai2i"
+
+    @classmethod
+    def weights(cls, perceptual: str = "vgg19_imagenet", **settings: Any) -> tuple[str, ...]:
+        """The perceptual network's file and its documented offline substitute."""
+        from models.perceptual import SUBSTITUTE_ASSET
+
+        return (perceptual, SUBSTITUTE_ASSET)
     source_mode: ClassVar[str] = "any"
     adapts_per_dataset: ClassVar[bool] = True
     Settings: ClassVar[type] = DAI2ISettings

@@ -125,8 +125,45 @@ def test_bad_state_files_are_clear_errors(train_set, tmp_path):
     context = TrainContext(
         device=torch.device("cpu"), seed=0, checkpoint_dir=tmp_path / "other", steps=4
     )
-    with pytest.raises(UserError, match="another configuration"):
-        Trainer(wider, load_image_set(train_set, split="train"), context).run()
+    Trainer(wider, load_image_set(train_set, split="train"), context).run()  # starts fresh
+    saved = torch.load(tmp_path / "other" / "train_state.pt", weights_only=True)
+    assert saved["step"] == 4 and saved["config"] == wider.config()
+
+
+def _state(ckpt: Path) -> dict:
+    return torch.load(ckpt / "train_state.pt", weights_only=True)
+
+
+def test_resume_only_from_a_state_with_the_same_fingerprint(train_set, tmp_path, capsys):
+    """Another seed/data/params in the fingerprint -> a fresh start equal to an uninterrupted run."""
+    straight = run(train_set, tmp_path / "straight", steps=6, fingerprint={"seed": 0})
+    ckpt = tmp_path / "ckpt"
+    run(train_set, ckpt, steps=6, checkpoint_every=3, fingerprint={"seed": 99})
+    assert _state(ckpt)["fingerprint"] == {"seed": 99}
+    resumed = run(train_set, ckpt, steps=6, fingerprint={"seed": 0})
+    assert "starting fresh" in capsys.readouterr().err
+    for (name, a), (_, b) in zip(
+        straight.state_dict().items(), resumed.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), name
+
+
+def test_resume_says_so_and_refuses_a_state_past_the_requested_steps(train_set, tmp_path, capsys):
+    ckpt = tmp_path / "ckpt"
+    run(train_set, ckpt, steps=6, checkpoint_every=3, fingerprint={"seed": 0})
+    capsys.readouterr()
+    run(train_set, ckpt, steps=6, fingerprint={"seed": 0})
+    assert "resuming from step 6" in capsys.readouterr().err
+    with pytest.raises(UserError, match="past the requested 4 steps"):
+        run(train_set, ckpt, steps=4, fingerprint={"seed": 0})
+
+
+def test_another_total_steps_restarts_the_schedule(train_set, tmp_path, capsys):
+    ckpt = tmp_path / "ckpt"
+    run(train_set, ckpt, steps=3, checkpoint_every=3)
+    run(train_set, ckpt, steps=6)
+    assert "scheduled for 3 steps" in capsys.readouterr().err
+    assert _state(ckpt)["total_steps"] == 6
 
 
 SCRIPT = textwrap.dedent(

@@ -1,12 +1,14 @@
-"""`bench weights`: list, pull and verify the pretrained evaluator files.
+"""`bench weights`: list, pull, lock and verify the pretrained evaluator files.
 
-Nothing downloads unless ``bench weights pull`` is run; everything else only
-reads the cache (``$FES_BENCH_WEIGHTS`` or ``~/.cache/fes-bench/weights``).
+Nothing downloads unless ``bench weights pull`` or ``bench weights lock`` (the
+pipeline's first step) is run; everything else only reads the cache
+(``$FES_BENCH_WEIGHTS`` or ``~/.cache/fes-bench/weights``).
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlparse
 
@@ -20,7 +22,7 @@ from bench.core.weights import cache, manager
 from bench.core.weights.assets import Asset, RegistryMember, Source
 
 app = typer.Typer(
-    help="List, pull and verify pretrained evaluator weights (only `pull` downloads).",
+    help="List, pull, lock and verify pretrained weights (only `pull` and `lock` download).",
     no_args_is_help=True,
 )
 out = Console()
@@ -102,8 +104,52 @@ def pull_command(
         size_mb = path.stat().st_size / 1e6
         sha = cache.file_sha256(path)
         out.print(f"[green]✓[/] {asset.name}: {verb}, {size_mb:.1f} MB, sha256 {sha}\n  {path}")
+    _refresh_locks()
     if failures:
         raise UserError("\n".join(failures))
+
+
+def _refresh_locks() -> None:
+    """Refresh the pipeline's weights lock files (if ./params.yaml has written them)."""
+    from bench.config import load_params, params_path
+    from bench.weights_lock import refresh_existing_locks
+
+    if not params_path().is_file():
+        return
+    if refresh_existing_locks(load_params()):
+        out.print("weights lock files refreshed: stages that read a changed file will rerun")
+
+
+@app.command("lock")
+def lock_command(
+    offline: Annotated[
+        bool,
+        typer.Option(
+            "--offline",
+            help="Only record what is cached; no network (also $FES_BENCH_OFFLINE=1).",
+        ),
+    ] = False,
+    params_file: Annotated[
+        Path | None, typer.Option("--params", help="params file (default ./params.yaml)")
+    ] = None,
+    profile: Annotated[
+        str | None, typer.Option("--profile", help="profile to use: smoke | paper")
+    ] = None,
+) -> None:
+    """Pull every file the configured datasets, models and metrics need; write results/weights/.
+
+    One lock file per group (datasets, models, metrics) maps each asset to its sha256, or to
+    "unavailable" and the reason (e.g. a URL-only file where only the package index is
+    reachable): that file's metric then reads "missing" in the tables, never a crash.
+    """
+    from bench.config import load_params
+    from bench.weights_lock import offline_from_env, write_locks
+
+    params = load_params(params_file, profile)
+    locks = write_locks(params, offline=offline or offline_from_env())
+    for group, entries in locks.items():
+        have = sum("sha256" in entry for entry in entries.values())
+        out.print(f"{group}: {have}/{len(entries)} assets available")
 
 
 @app.command("verify")

@@ -1,0 +1,63 @@
+"""Which (model, dataset) records a report covers: everything on disk that is current.
+
+A record is current when it was made under the active profile and by the model's
+current checkpoint (the ``generator.json`` sha256 it carries equals the file's).
+The scope starts from the params' table (``models`` + ``adapted_models`` x
+``eval_datasets``) plus whatever was just run, keeps each dataset for which every
+model just run has a current record (with none just run: any model), then keeps the models with a current record
+on every kept dataset, so the tables stay a full grid. What is left out is said.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bench import layout
+from bench.config import table_models
+from bench.core.errors import UserError
+from bench.core.hashing import sha256_file
+from bench.core.progress import console
+from bench.evaluate import read_records
+from bench.synthesize import generator_checkpoint
+
+
+def stale_reason(params: dict[str, Any], model: str, dataset: str) -> str | None:
+    """None when (model, dataset) has a current record; else why not."""
+    path = layout.records_path(params, model, dataset)
+    if not path.is_file():
+        return "no records"
+    records = read_records(path)
+    profile = (records.attrs.get("provenance") or {}).get("profile")
+    if profile != params.get("profile"):
+        return f"made under profile {profile!r}"
+    checkpoint: Path = generator_checkpoint(params, model, dataset)
+    made_by = (records.attrs.get("generator") or {}).get("checkpoint_sha256")
+    if not checkpoint.is_file() or made_by != sha256_file(checkpoint):
+        return "made by another checkpoint"
+    return None
+
+
+def current_scope(
+    params: dict[str, Any], models: list[str], datasets: list[str]
+) -> tuple[list[str], list[str]]:
+    """(models, datasets) to report: the just-run ones plus every current record (module doc)."""
+    all_models = list(dict.fromkeys([*table_models(params), *models]))
+    all_datasets = list(dict.fromkeys([*params["eval_datasets"], *datasets]))
+    reasons = {(m, d): stale_reason(params, m, d) for m in all_models for d in all_datasets}
+    current = {d: [reasons[m, d] is None for m in (models or all_models)] for d in all_datasets}
+    kept_datasets = [
+        d for d in all_datasets if d in datasets or (all(current[d]) if models else any(current[d]))
+    ]
+    kept_models = [m for m in all_models if all(reasons[m, d] is None for d in kept_datasets)]
+    if not kept_models or not kept_datasets:
+        (model, dataset), reason = next((k, r) for k, r in reasons.items() if r)
+        raise UserError(
+            f"nothing to report: {reason} for {model} on {dataset} at "
+            f"{layout.records_path(params, model, dataset)} (run `bench evaluate` or `bench run`)"
+        )
+    left_out = [m for m in all_models if m not in kept_models]
+    left_out += [d for d in all_datasets if d not in kept_datasets]
+    if left_out:
+        console.print(f"report: leaving out {', '.join(left_out)} (no current records)")
+    return kept_models, kept_datasets
