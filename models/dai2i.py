@@ -161,6 +161,7 @@ class DAI2I(TrainableGenerator):
         from models.perceptual import SUBSTITUTE_ASSET
 
         return (perceptual, SUBSTITUTE_ASSET)
+
     source_mode: ClassVar[str] = "any"
     adapts_per_dataset: ClassVar[bool] = True
     Settings: ClassVar[type] = DAI2ISettings
