@@ -67,14 +67,18 @@ def lock_path(params: dict[str, Any], group: str) -> Path:
 
 
 def _entry(name: str, pull: bool) -> dict[str, str]:
-    """The lock entry of one asset, pulling it first when ``pull`` and it is not cached."""
+    """The lock entry of one asset, pulling it first when ``pull`` and it is not cached.
+
+    The entry depends only on the cache's state (never on how a download failed), so a
+    lock file changes only when a file becomes available or changes.
+    """
     result = manager.status([name])[0]
     if result.status != "ok" and pull:
         try:
             with console.status(f"{name}: fetching") as spinner:
                 manager.pull(name, on_progress=spinner.update)
         except UserError as error:
-            return {"unavailable": " ".join(str(error).split())}
+            console.print(f"weights: {' '.join(str(error).split())}")
         result = manager.status([name])[0]
     if result.status == "ok":
         return {"sha256": cache.file_sha256(result.path)}

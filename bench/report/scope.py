@@ -56,8 +56,10 @@ def current_scope(
             f"nothing to report: {reason} for {model} on {dataset} at "
             f"{layout.records_path(params, model, dataset)} (run `bench evaluate` or `bench run`)"
         )
-    left_out = [m for m in all_models if m not in kept_models]
-    left_out += [d for d in all_datasets if d not in kept_datasets]
-    if left_out:
-        console.print(f"report: leaving out {', '.join(left_out)} (no current records)")
+    for model in (m for m in all_models if m not in kept_models):
+        why = next(r for d in kept_datasets if (r := reasons[model, d]))
+        console.print(f"report: leaving out model {model} ({why})")
+    for dataset in (d for d in all_datasets if d not in kept_datasets):
+        model, why = next((m, r) for m in models or all_models if (r := reasons[m, dataset]))
+        console.print(f"report: leaving out dataset {dataset} ({model}: {why})")
     return kept_models, kept_datasets
