@@ -176,6 +176,7 @@ class GANimation(TrainableGenerator):
 
     name: ClassVar[str] = "ganimation"
     source_mode: ClassVar[str] = "any"
+    authors_unused: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, image_size: int, num_expressions: int = len(EXPRESSIONS), **settings: Any):
         hp = hyperparameters.resolve(GANimationSettings, settings, self.name)
@@ -200,6 +201,13 @@ class GANimation(TrainableGenerator):
         prefixes = stargan_trunk_prefixes([residual_prefixes()] * self.hp.res_blocks)
         del prefixes["head"]
         return {**prefixes, "colour": "img_reg.0", "attention": "attetion_reg.0"}
+
+    @classmethod
+    def authors_settings(cls, state: Mapping[str, torch.Tensor]) -> tuple[dict[str, Any], int]:
+        """(settings, condition channels = AUs) of the generator in an authors' state dict."""
+        first = state["main.0.weight"]
+        blocks = sum(1 for k in state if k.startswith("main.") and k.endswith(".main.0.weight"))
+        return {"conv_dim": int(first.shape[0]), "res_blocks": blocks}, int(first.shape[1]) - 3
 
     def aus(self, labels: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         """The AU vectors (B, 17) of int64 expression labels (B,), with ``like``'s dtype."""

@@ -19,8 +19,10 @@ parameters in every checkpoint); ours has none and ``bench import`` drops those 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -144,6 +146,21 @@ class SARGAN(StarGAN):
         return stargan_trunk_prefixes(
             [block_prefixes(self.hp.attention_depth)] * self.hp.res_blocks
         )
+
+    @classmethod
+    def authors_settings(cls, state: Mapping[str, torch.Tensor]) -> tuple[dict[str, Any], int]:
+        first = state["main.0.weight"]
+        blocks = sum(
+            1 for k in state if k.startswith("main.") and k.endswith(".conv1.conv2d.weight")
+        )
+        levels = r"main\.9\.att_func\.b1_\d+\.conv2d\.weight"
+        settings = {
+            "conv_dim": int(first.shape[0]),
+            "res_blocks": blocks,
+            "attention_depth": sum(1 for k in state if re.fullmatch(levels, k)),
+            "attention_dim": int(state["main.9.att_func.b1_1.conv2d.weight"].shape[0]),
+        }
+        return settings, int(first.shape[1]) - 3
 
     def build_generator(self) -> nn.Module:
         channels = bottleneck_channels(self.hp.conv_dim)

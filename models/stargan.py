@@ -152,6 +152,13 @@ class StarGAN(TrainableGenerator):
         """Our generator's module prefixes -> the authors' (``model.py``, ``Generator.main``)."""
         return stargan_trunk_prefixes([residual_prefixes()] * self.hp.res_blocks)
 
+    @classmethod
+    def authors_settings(cls, state: Mapping[str, torch.Tensor]) -> tuple[dict[str, Any], int]:
+        """(settings, condition channels) of the generator in an authors' state dict."""
+        first = state["main.0.weight"]
+        blocks = sum(1 for k in state if k.startswith("main.") and k.endswith(".main.0.weight"))
+        return {"conv_dim": int(first.shape[0]), "res_blocks": blocks}, int(first.shape[1]) - 3
+
     def generate(self, net: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Run generator ``net`` (possibly DDP-wrapped) on images (B,3,H,W) for int64 labels (B,)."""
         return net(images, one_hot(labels, self.num_expressions, images))
