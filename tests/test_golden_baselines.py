@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from unittest import mock
 
+import pandas as pd
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -20,6 +21,8 @@ from bench.cli import app
 from bench.core.errors import UserError
 from bench.core.vocabulary import EXPRESSIONS, INDEX
 from bench.importing import import_checkpoint
+from bench.report.build import imported_marks
+from bench.report.tables import wide_table
 from models.authors import convert, critic_prefixes
 from models.base import load_generator
 from models.expression_layer import ExpressionLayer
@@ -299,3 +302,14 @@ def test_import_command_writes_the_harness_checkpoint_and_fails_in_one_line(tmp_
     )
     assert bad.returncode == 2 and "nope.ckpt does not exist" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_report_marks_imported_rows():
+    frame = pd.DataFrame({"model": ["usgan"], "dataset": ["synthetic"]})
+    frame.attrs["generator"] = {"imported": {"source": "usgan_87_G.ckpt", "sha256": "ab" * 32}}
+    plain = pd.DataFrame({"model": ["stargan"], "dataset": ["synthetic"]})
+    models, notes = imported_marks([frame, plain])
+    assert models == {"usgan"} and "usgan_87_G.ckpt" in notes[0]
+    summary = pd.DataFrame(columns=["model", "dataset", "metric", "mean", "ci_low", "ci_high"])
+    table = wide_table(summary, ["stargan", "usgan"], ["synthetic"], {}, ("", ""), imported=models)
+    assert list(table.index) == ["stargan", "usgan §"]
