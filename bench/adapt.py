@@ -35,14 +35,11 @@ from models.registry import MODELS
 def adaptation_context(
     params: dict[str, Any], name: str, dataset: str, device: torch.device
 ) -> TrainContext:
-    """The loop settings of ``name`` (params ``training``) with the per-dataset checkpoint folder
-    and the model's own batch size (``training.batch_sizes``) when one is set."""
-    context = train_context(params, name, device)
-    training = params.get("training") or {}
+    """The loop settings of ``name`` (params ``training``, batch size per model included) with
+    the per-dataset checkpoint folder."""
     return replace(
-        context,
+        train_context(params, name, device),
         checkpoint_dir=layout.checkpoint_path(params, name, dataset).parent,
-        batch_size=int((training.get("batch_sizes") or {}).get(name, context.batch_size)),
     )
 
 

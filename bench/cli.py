@@ -69,14 +69,23 @@ def _device(params: dict[str, Any], device: str | None):
 
 
 def _mount_subcommands() -> None:
-    """Attach the command groups that live in bench/commands/ (weights, classifier, study, perf)."""
-    from bench.commands import classifier, perf, perf_baselines, perf_models, study, weights
+    """Attach the commands that live in bench/commands/ (weights, classifier, study, import, perf)."""
+    from bench.commands import (
+        classifier,
+        import_,
+        perf,
+        perf_baselines,
+        perf_models,
+        study,
+        weights,
+    )
 
     app.add_typer(
         weights.app, name="weights", help="Pretrained evaluator files: list | pull | verify."
     )
     app.add_typer(classifier.app, name="classifier")
     app.add_typer(study.app, name="study")
+    app.command("import")(import_.import_command)
     perf_app = typer.Typer(
         help="Speed and memory benchmarks: metrics, the expression layer, the GAN baselines.",
         no_args_is_help=True,

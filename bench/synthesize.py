@@ -56,6 +56,7 @@ def generator_record(params: dict[str, Any], path: Path, model: Generator) -> di
         "checkpoint_sha256": sha256_file(path),
         "train_dataset": metadata.get("train_dataset"),
         "adaptation": metadata.get("adaptation"),
+        "imported": metadata.get("imported"),
     }
 
 

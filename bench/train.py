@@ -30,14 +30,16 @@ def build_model(params: dict[str, Any], name: str) -> Generator:
 
 
 def train_context(params: dict[str, Any], name: str, device: torch.device) -> TrainContext:
-    """The loop settings for ``name`` from params ``training`` (steps per model)."""
+    """The loop settings for ``name`` from params ``training`` (steps and batch size per model)."""
     training = params.get("training") or {}
     return TrainContext(
         device=device,
         seed=int(params["seed"]),
         checkpoint_dir=layout.checkpoint_path(params, name).parent,
         steps=int((training.get("steps") or {}).get(name, 0)),
-        batch_size=int(training.get("batch_size", 16)),
+        batch_size=int(
+            (training.get("batch_sizes") or {}).get(name, training.get("batch_size", 16))
+        ),
         checkpoint_every=int(training.get("checkpoint_every", 100)),
         sample_every=int(training.get("sample_every", 0)),
     )
@@ -56,11 +58,14 @@ def expected_fingerprint(params: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def checkpoint_mismatch(params: dict[str, Any], name: str) -> str | None:
-    """None when ``name``'s checkpoint exists and matches the params; else why it must be trained."""
+    """None when ``name``'s checkpoint exists and matches the params (or was imported with
+    `bench import`); else why it must be trained."""
     path = layout.checkpoint_path(params, name)
     if not path.is_file():
         return "no checkpoint yet"
     metadata = read_checkpoint(path).get("metadata") or {}
+    if metadata.get("imported"):
+        return None  # the authors' released weights (`bench import`): kept until replaced
     return fingerprint.difference(metadata.get("fingerprint"), expected_fingerprint(params, name))
 
 

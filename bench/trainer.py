@@ -128,12 +128,15 @@ class Trainer:
     # -- batches and samples -----------------------------------------------------------------
     def _batch(self, images: torch.Tensor, sampler: PairSampler) -> TrainBatch:
         source, target_expression, target = sampler.draw(self.batch_size)
-        return TrainBatch(
+        batch = TrainBatch(
             source=to_model_range(images[source.to(images.device)]),
             source_expression=self.data.expressions[source].to(self.device),
             target_expression=target_expression.to(self.device),
             target=to_model_range(images[target.to(images.device)]),
         )
+        if self.model.augment_flip:
+            batch = batch.flip(torch.rand(len(batch), generator=sampler.generator) < 0.5)
+        return batch
 
     def _save_samples(self, images: torch.Tensor, sources: torch.Tensor, step: int) -> None:
         """Grid: one row per fixed source; columns = input, then every expression."""

@@ -9,13 +9,16 @@ All four papers build on the generator and critic of StarGAN (Choi et al., CVPR 
   LeakyReLU 0.01, no normalisation), a 3x3 real/fake head (a PatchGAN map) and a head whose
   kernel covers the whole last feature map (``image_size / 2**layers``) for class logits
   (or, for GANimation, action-unit regression);
-- training: WGAN-GP with a gradient penalty on random interpolates, Adam, and a learning
-  rate that decays linearly to zero over the last part of the schedule.
+- training: WGAN-GP with a gradient penalty on random interpolates and Adam; the papers'
+  learning rate "decays linearly to zero" over the last part of the schedule, the authors'
+  code lowers it in steps that leave it almost constant (:func:`stepped_decay_lr`).
 
-InstanceNorm keeps no running statistics here (StarGAN's code tracks them), so a
-generator normalises every image by its own statistics in train and eval mode alike
-and ``translate`` is deterministic; parameter counts are unaffected (running statistics
-are buffers, not parameters).
+InstanceNorm keeps no running statistics here. StarGAN's code tracks them but never calls
+``.eval()``, in training or at test time, so the authors' generators always normalise
+every image by its own statistics; ours do the same in train and eval mode alike, which
+reproduces their outputs exactly and keeps ``translate`` deterministic (running statistics
+are buffers, not parameters, so counts are unaffected; :mod:`models.authors` drops them on
+import).
 """
 
 from __future__ import annotations
@@ -209,6 +212,34 @@ def linear_decay_lr(base_lr: float, step: int, total_steps: int, decay_fraction:
     if decay_steps <= 0 or step < start:
         return base_lr
     return base_lr * max(0.0, 1.0 - (step - start) / decay_steps)
+
+
+def stepped_decay_lr(
+    base_lr: float, step: int, total_steps: int, decay_fraction: float, update_every: int
+) -> float:
+    """Learning rate at 0-based ``step`` under the StarGAN authors' schedule (solver.py).
+
+    After every iteration ``i`` with ``(i + 1) % update_every == 0`` inside the last
+    ``decay_fraction`` of the schedule, the rate drops by ``base_lr / decay_steps``. Since
+    the drop is applied only every ``update_every`` iterations it ends at
+    ``base_lr * (1 - 1 / update_every)``: 0.999 of the rate for StarGAN (every 1000 of 100k),
+    0.9998 for US-GAN and SARGAN (every 5000), in effect a constant rate.
+    """
+    decay_steps = int(round(total_steps * decay_fraction))
+    start = total_steps - decay_steps
+    if decay_steps <= 0 or update_every <= 0 or step <= start:
+        return base_lr
+    drops = max(0, step // update_every - start // update_every)
+    return base_lr - drops * base_lr / decay_steps
+
+
+def init_normal(module: nn.Module, std: float = 0.02) -> None:
+    """Every conv and transposed conv: weight ~ N(0, ``std``), bias 0 (GANimation's init)."""
+    for layer in module.modules():
+        if isinstance(layer, nn.Conv2d | nn.ConvTranspose2d):
+            nn.init.normal_(layer.weight, 0.0, std)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:

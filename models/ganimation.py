@@ -1,26 +1,33 @@
-"""GANimation (Pumarola, Agudo, Martinez, Sanfeliu, Moreno-Noguer; ECCV 2018), from the paper.
+"""GANimation (Pumarola, Agudo, Martinez, Sanfeliu, Moreno-Noguer; ECCV 2018), following the
+authors' code (albertpumarola/GANimation).
 
 Conditioned on facial action units (AUs), not labels. The generator is StarGAN's trunk with
 two output heads, a colour image C (7x7 conv + tanh) and a one-channel attention mask A
 (7x7 conv + sigmoid); the output keeps the input where A is 1 and paints C elsewhere:
 ``G(x, y) = A * x + (1 - A) * C``. The critic is StarGAN's with an AU-regression head in
-place of the class head. Losses (per batch of size B):
+place of the class head. One iteration (models/ganimation.py ``optimize_parameters``), batch B:
 
-- critic: ``-D(x) + D(G(x, y_t)) + lambda_gp * GP + lambda_au / B * MSE(D_au(x), y_s)``
-- generator (every ``n_critic``-th step): ``-D(G(x, y_t)) + lambda_au / B * MSE(D_au(G(x, y_t)), y_t)
-  + lambda_cyc * |x - G(G(x, y_t), y_s)|_1 + attention terms``; the attention terms, on both
-  masks (forward and cycle), are ``lambda_attention * mean(A)`` (keeps A from saturating to 1,
-  the trivial identity) and ``lambda_tv * sum of squared neighbour differences of A`` per
-  image (smoothness).
+- critic, step 1: ``-D(x) + D(G(x, y_t)) + lambda_au / B * MSE(D_au(x), y_s)``, one Adam step;
+- critic, step 2: ``lambda_gp * GP`` on interpolates of x and the same fakes, with the
+  critic just updated, a second Adam step of the same optimizer;
+- generator (every ``n_critic``-th iteration): ``-D(G(x, y_t)) + lambda_au / B *
+  MSE(D_au(G(x, y_t)), y_t) + lambda_cyc * |x - G(G(x, y_t), y_s)|_1`` plus, on both masks
+  (forward and cycle), ``lambda_attention * mean(A)`` (keeps A from saturating to 1, the
+  trivial identity) and ``lambda_tv *`` the sum over the batch of absolute differences
+  between neighbouring mask pixels (the paper writes squared differences:
+  ``smoothness: paper``).
 
+Convolutions start from N(0, 0.02) (networks.py); training images are mirrored at random.
 Published setting: conv_dim 64, 6 residual blocks, 128 px, lambda_gp 10, lambda_au 4000,
-lambda_cyc 10, lambda_attention 0.1, lambda_tv 1e-5 (the authors' code default), Adam
-(1e-4, betas 0.5/0.999), G updated every 5 critic steps, batch 25, linear decay over the
-last 10 of 30 epochs; target AUs jittered by U(-0.1, 0.1) during training.
+lambda_cyc 10, lambda_attention 0.1, lambda_tv 1e-5, Adam (1e-4, betas 0.5/0.999), G
+updated every 5 critic steps, batch 25 (launch/run_train.sh), 30 epochs with the rate
+lowered after each of the last 10; target AUs jittered by U(-0.1, 0.1) during training.
 
 Labels to AUs: ``bench`` passes expression labels, so the model owns
 :data:`EXPRESSION_ACTION_UNITS`, a prototype AU vector per expression (see there). Real
-images are described by their label's prototype, targets by the target label's.
+images are described by their label's prototype, targets by the target label's (by default
+a random permutation of the batch's labels, standing in for the authors' AUs of another
+random training image).
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from torch import nn
 from bench.core.errors import UserError
 from bench.core.vocabulary import EXPRESSIONS
 from models import hyperparameters
+from models.authors import residual_prefixes, stargan_trunk_prefixes
 from models.blocks import (
     EncoderDecoder,
     PatchCritic,
@@ -43,9 +51,11 @@ from models.blocks import (
     bottleneck_channels,
     decay_learning_rates,
     gradient_penalty,
+    init_normal,
     optimisation_step,
     output_conv,
 )
+from models.stargan import TARGET_LABELS, check_choice
 from models.trainable import TrainableGenerator, TrainBatch
 
 ACTION_UNITS: tuple[int, ...] = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 25, 26, 45)
@@ -136,13 +146,29 @@ class GANimationSettings:
     """Last fraction of the steps with linear decay (10 of 30 epochs)."""
     au_jitter: float = 0.1
     """Half-width of the uniform noise added to target AUs during training."""
+    smoothness: str = "authors"
+    """Attention smoothness: ``authors``: sum over the batch of absolute neighbour
+    differences (ganimation.py); ``paper``: per-image sum of squared differences, batch mean."""
+    init_std: float = 0.02
+    """Standard deviation of the N(0, std) conv init (networks.py); 0 keeps torch's default."""
+    target_labels: str = "permutation"
+    """``permutation``: AUs of the batch's labels in random order; ``other_expression``:
+    another expression of the same subject (fes-bench's earlier sampling)."""
+    augment_flip: bool = True
+    """Mirror training images left-right with probability 1/2 (the authors' data loader)."""
 
 
-def total_variation(attention: torch.Tensor) -> torch.Tensor:
-    """Per-image sum of squared differences between neighbouring mask pixels, batch mean."""
-    rows = (attention[..., 1:, :] - attention[..., :-1, :]).pow(2).flatten(1).sum(1)
-    cols = (attention[..., :, 1:] - attention[..., :, :-1]).pow(2).flatten(1).sum(1)
-    return (rows + cols).mean()
+SMOOTHNESS = ("authors", "paper")
+
+
+def smoothness(attention: torch.Tensor, form: str) -> torch.Tensor:
+    """Total variation of masks (B, 1, H, W): ``authors``: sum of |differences| over the whole
+    batch; ``paper``: per-image sum of squared differences, averaged over the batch."""
+    rows = attention[..., 1:, :] - attention[..., :-1, :]
+    cols = attention[..., :, 1:] - attention[..., :, :-1]
+    if form == "authors":
+        return rows.abs().sum() + cols.abs().sum()
+    return (rows.pow(2).flatten(1).sum(1) + cols.pow(2).flatten(1).sum(1)).mean()
 
 
 class GANimation(TrainableGenerator):
@@ -150,11 +176,15 @@ class GANimation(TrainableGenerator):
 
     name: ClassVar[str] = "ganimation"
     source_mode: ClassVar[str] = "any"
+    authors_unused: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, image_size: int, num_expressions: int = len(EXPRESSIONS), **settings: Any):
         hp = hyperparameters.resolve(GANimationSettings, settings, self.name)
+        check_choice(self.name, "smoothness", hp.smoothness, SMOOTHNESS)
+        check_choice(self.name, "target_labels", hp.target_labels, TARGET_LABELS)
         super().__init__(image_size, num_expressions, **asdict(hp))
         self.hp = hp
+        self.augment_flip = hp.augment_flip
         self.register_buffer(
             "action_units", action_unit_table(EXPRESSIONS[:num_expressions]), persistent=False
         )
@@ -162,7 +192,22 @@ class GANimation(TrainableGenerator):
         self.critic = PatchCritic(
             self.image_size, len(ACTION_UNITS), hp.critic_dim, hp.critic_layers
         )
+        if hp.init_std > 0:
+            init_normal(self, hp.init_std)
         self._last_generator_losses: dict[str, float] = {}
+
+    def authors_prefixes(self) -> dict[str, str]:
+        """Our generator's module prefixes -> the authors' (generator_wasserstein_gan.py)."""
+        prefixes = stargan_trunk_prefixes([residual_prefixes()] * self.hp.res_blocks)
+        del prefixes["head"]
+        return {**prefixes, "colour": "img_reg.0", "attention": "attetion_reg.0"}
+
+    @classmethod
+    def authors_settings(cls, state: Mapping[str, torch.Tensor]) -> tuple[dict[str, Any], int]:
+        """(settings, condition channels = AUs) of the generator in an authors' state dict."""
+        first = state["main.0.weight"]
+        blocks = sum(1 for k in state if k.startswith("main.") and k.endswith(".main.0.weight"))
+        return {"conv_dim": int(first.shape[0]), "res_blocks": blocks}, int(first.shape[1]) - 3
 
     def aus(self, labels: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         """The AU vectors (B, 17) of int64 expression labels (B,), with ``like``'s dtype."""
@@ -189,51 +234,70 @@ class GANimation(TrainableGenerator):
         step: int,
         total_steps: int,
     ) -> dict[str, float]:
-        """One critic update; plus one generator update on every ``n_critic``-th step."""
+        """Two critic updates; plus one generator update on every ``n_critic``-th step."""
         hp = self.hp
         decay_learning_rates(optimizers, hp, step, total_steps)
-        generator, critic = nets["generator"], nets["critic"]
-        real = batch.source
-        source_aus = self.aus(batch.source_expression, real)
-        target_aus = self.aus(batch.target_expression, real)
+        source = batch.source_expression
+        if hp.target_labels == "permutation":
+            target = source[torch.randperm(len(source)).to(source.device)]
+        else:
+            target = batch.target_expression
+        target_aus = self.aus(target, batch.source)
         target_aus = target_aus + hp.au_jitter * (2 * torch.rand_like(target_aus) - 1)
-        au_weight = hp.lambda_au / len(batch)
+        return self.optimise(
+            nets, optimizers, batch.source, self.aus(source, batch.source), target_aus, step
+        )
+
+    def optimise(
+        self,
+        nets: Mapping[str, nn.Module],
+        optimizers: Mapping[str, torch.optim.Optimizer],
+        real: torch.Tensor,
+        source_aus: torch.Tensor,
+        target_aus: torch.Tensor,
+        step: int,
+    ) -> dict[str, float]:
+        """The authors' iteration on faces ``real`` with AUs ``source_aus`` towards ``target_aus``
+        (both (B, 17)). Returns the loss terms already weighted, as the authors log them."""
+        hp = self.hp
+        generator, critic = nets["generator"], nets["critic"]
+        au_weight = hp.lambda_au / len(real)
 
         with self.amp():
             with torch.no_grad():
                 fake, _, _ = generator(real, target_aus)
             scores, predicted = critic(torch.cat([real, fake]))
             real_scores, fake_scores = scores.float().chunk(2)
-            critic_adv = fake_scores.mean() - real_scores.mean()
-            critic_au = nn.functional.mse_loss(predicted[: len(real)].float(), source_aus)
-            penalty = gradient_penalty(critic, real, fake)
-            critic_loss = critic_adv + au_weight * critic_au + hp.lambda_gp * penalty
-        optimisation_step(optimizers["critic"], critic_loss)
-        losses = {"d_adv": critic_adv.item(), "d_au": critic_au.item(), "d_gp": penalty.item()}
+            critic_real, critic_fake = -real_scores.mean(), fake_scores.mean()
+            critic_au = au_weight * nn.functional.mse_loss(
+                predicted[: len(real)].float(), source_aus
+            )
+        optimisation_step(optimizers["critic"], critic_real + critic_fake + critic_au)
+        with self.amp():
+            penalty = hp.lambda_gp * gradient_penalty(critic, real, fake)
+        optimisation_step(optimizers["critic"], penalty)
+        losses = {
+            "d_real": critic_real.item(),
+            "d_fake": critic_fake.item(),
+            "d_au": critic_au.item(),
+            "d_gp": penalty.item(),
+        }
 
         if (step + 1) % hp.n_critic == 0:
             with self.amp():
                 fake, fake_attention, _ = generator(real, target_aus)
                 scores, predicted = critic(fake)
-                generator_adv = -scores.float().mean()
-                generator_au = nn.functional.mse_loss(predicted.float(), target_aus)
+                terms = {
+                    "g_fake": -scores.float().mean(),
+                    "g_au": au_weight * nn.functional.mse_loss(predicted.float(), target_aus),
+                }
                 cycle, cycle_attention, _ = generator(fake, source_aus)
-                generator_cyc = (cycle.float() - real).abs().mean()
-                masks = (fake_attention.float(), cycle_attention.float())
-                attention_mean = sum(mask.mean() for mask in masks)
-                attention_tv = sum(total_variation(mask) for mask in masks)
-                generator_loss = (
-                    generator_adv
-                    + au_weight * generator_au
-                    + hp.lambda_cyc * generator_cyc
-                    + hp.lambda_attention * attention_mean
-                    + hp.lambda_tv * attention_tv
-                )
-            optimisation_step(optimizers["generator"], generator_loss)
-            self._last_generator_losses = {
-                "g_adv": generator_adv.item(),
-                "g_au": generator_au.item(),
-                "g_rec": generator_cyc.item(),
-                "g_att": attention_mean.item() / 2,
-            }
+                terms["g_cyc"] = hp.lambda_cyc * (cycle.float() - real).abs().mean()
+                for name, mask in (("", fake_attention), ("_cycle", cycle_attention)):
+                    terms[f"g_mask{name}"] = hp.lambda_attention * mask.float().mean()
+                    terms[f"g_smooth{name}"] = hp.lambda_tv * smoothness(
+                        mask.float(), hp.smoothness
+                    )
+            optimisation_step(optimizers["generator"], sum(terms.values()))
+            self._last_generator_losses = {name: term.item() for name, term in terms.items()}
         return {**losses, **self._last_generator_losses}

@@ -1,27 +1,33 @@
-"""SARGAN (Akram & Khan, IEEE TCSVT 2023, arXiv 2303.17212), written from the paper.
+"""SARGAN (Akram & Khan, IEEE TCSVT 2023, arXiv 2303.17212), following the authors' code
+(arbishakram/SARGAN).
 
 US-GAN (:mod:`models.usgan`) with its residual block replaced by one *spatial-attention
 residual block*: the residual branch (conv-IN-ReLU, conv-IN) is multiplied by a one-channel
 sigmoid mask computed from it by a small hourglass (encoder-decoder with skip branches,
 depth 2, 64 channels), then added to the block's input. The mask lets the block change
 expression-related regions and leave the rest untouched; the ultimate skip
-``G(x, c) = tanh(F(x, c)) + x`` is kept. Critic, losses and schedule are US-GAN's
-(StarGAN's with ``lambda_rec`` 1).
+``G(x, c) = tanh(F(x, c)) + x`` is kept, unclamped in training. Critic, losses and schedule
+are US-GAN's (StarGAN's with ``lambda_rec`` 1, batch 8, learning-rate drops every 5000).
 
-Our reading of the block's details (from the paper's figure and the authors' public code):
-3x3 convs with reflection padding inside the block, InstanceNorm + ReLU after each
-hourglass conv, a stride-2 conv to go down and nearest x2 upsampling + conv to go up, and a
-biased 3x3 conv to the one-channel mask.
+The block as the authors wrote it (generator.py ``SARB`` / ``SEDN``, utils.py ``ConvLayer``):
+3x3 convs with reflection padding, InstanceNorm + ReLU after each hourglass conv, a stride-2
+conv to go down, nearest x2 upsampling *then* a conv to go up (the result resized to the skip
+branch's size when an odd size was halved), and a biased 3x3 conv to the mask. Their
+generator also builds a second hourglass ``att_func`` that ``forward`` never calls (189,249
+parameters in every checkpoint); ours has none and ``bench import`` drops those keys.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
+from models.authors import stargan_trunk_prefixes
 from models.blocks import ImageGenerator, bottleneck_channels
 from models.stargan import StarGAN, StarGANSettings
 
@@ -38,7 +44,8 @@ def reflect_conv(in_channels: int, out_channels: int, stride: int = 1) -> list[n
 class Hourglass(nn.Module):
     """Recursive hourglass: ``skip(x) + up(inner(down(x)))``, ``depth`` levels of halving.
 
-    ``down`` is a stride-2 conv, ``up`` a nearest x2 upsampling followed by a conv; the
+    ``down`` is a stride-2 conv, ``up`` a nearest x2 upsampling followed by a conv (then a
+    nearest resize to the skip branch's size if they differ); the
     innermost level is one conv at 1/2**depth resolution. Output: (B, mid_channels, H, W).
     """
 
@@ -58,9 +65,10 @@ class Hourglass(nn.Module):
         low = nn.functional.interpolate(
             self.inner(self.down(features)), scale_factor=2, mode="nearest"
         )
+        low = self.up(low)
         if low.shape[-2:] != skip.shape[-2:]:  # odd sizes: align to the skip branch
             low = nn.functional.interpolate(low, size=skip.shape[-2:], mode="nearest")
-        return skip + self.up(low)
+        return skip + low
 
 
 class SpatialAttentionResidualBlock(nn.Module):
@@ -95,6 +103,35 @@ class SARGANSettings(StarGANSettings):
     """Channels inside the attention hourglass."""
     attention_depth: int = 2
     """Halvings of the attention hourglass."""
+    lr_update_step: int = 5000
+
+
+def hourglass_prefixes(depth: int) -> dict[str, str]:
+    """Our :class:`Hourglass` (inside the block's ``attention``) -> the authors' ``SEDN``:
+    level L (``depth`` outermost) has ``b1_L`` (skip), ``b2_L`` (down), ``b3_L`` (up);
+    the innermost conv is ``b2_plus_1``; each ``ConvLayer`` holds ``conv2d`` and ``norm.norm``."""
+    prefixes = {}
+    path = "attention.0"
+    for level in range(depth, 0, -1):
+        for ours, theirs in (("skip", "b1"), ("down", "b2"), ("up", "b3")):
+            prefixes[f"{path}.{ours}.0"] = f"att_func.{theirs}_{level}.conv2d"
+            prefixes[f"{path}.{ours}.1"] = f"att_func.{theirs}_{level}.norm.norm"
+        path += ".inner"
+    prefixes[f"{path}.0"] = "att_func.b2_plus_1.conv2d"
+    prefixes[f"{path}.1"] = "att_func.b2_plus_1.norm.norm"
+    prefixes["attention.1"] = "att_func.out_block.0.conv2d"
+    return prefixes
+
+
+def block_prefixes(depth: int) -> dict[str, str]:
+    """Our :class:`SpatialAttentionResidualBlock` -> the authors' ``SARB``."""
+    return {
+        "residual.0": "conv1.conv2d",
+        "residual.1": "conv1.norm.norm",
+        "residual.3": "conv2.conv2d",
+        "residual.4": "conv2.norm.norm",
+        **hourglass_prefixes(depth),
+    }
 
 
 class SARGAN(StarGAN):
@@ -102,6 +139,28 @@ class SARGAN(StarGAN):
 
     name: ClassVar[str] = "sargan"
     Settings: ClassVar[type] = SARGANSettings
+    authors_unused: ClassVar[tuple[str, ...]] = ("att_func",)
+    """The authors' generator's second hourglass, built but never called."""
+
+    def authors_prefixes(self) -> dict[str, str]:
+        return stargan_trunk_prefixes(
+            [block_prefixes(self.hp.attention_depth)] * self.hp.res_blocks
+        )
+
+    @classmethod
+    def authors_settings(cls, state: Mapping[str, torch.Tensor]) -> tuple[dict[str, Any], int]:
+        first = state["main.0.weight"]
+        blocks = sum(
+            1 for k in state if k.startswith("main.") and k.endswith(".conv1.conv2d.weight")
+        )
+        levels = r"main\.9\.att_func\.b1_\d+\.conv2d\.weight"
+        settings = {
+            "conv_dim": int(first.shape[0]),
+            "res_blocks": blocks,
+            "attention_depth": sum(1 for k in state if re.fullmatch(levels, k)),
+            "attention_dim": int(state["main.9.att_func.b1_1.conv2d.weight"].shape[0]),
+        }
+        return settings, int(first.shape[1]) - 3
 
     def build_generator(self) -> nn.Module:
         channels = bottleneck_channels(self.hp.conv_dim)

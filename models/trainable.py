@@ -40,6 +40,17 @@ class TrainBatch:
     def __len__(self) -> int:
         return int(self.source.shape[0])
 
+    def flip(self, mask: torch.Tensor) -> TrainBatch:
+        """This batch with the images where ``mask`` (B,) bool is true mirrored left-right
+        (source and its paired target together; labels unchanged)."""
+        where = mask.to(self.source.device)[:, None, None, None]
+        return TrainBatch(
+            source=torch.where(where, self.source.flip(-1), self.source),
+            source_expression=self.source_expression,
+            target_expression=self.target_expression,
+            target=torch.where(where, self.target.flip(-1), self.target),
+        )
+
 
 class TrainableGenerator(Generator):
     """A generator optimised step by step by :class:`bench.trainer.Trainer`."""
@@ -47,6 +58,9 @@ class TrainableGenerator(Generator):
     trainable: ClassVar[bool] = True
     source_mode: ClassVar[str] = "any"
     """``"any"``: sources of every expression (StarGAN-style); ``"neutral"``: neutral -> target pairs."""
+    augment_flip: bool = False
+    """Mirror each training image left-right with probability 1/2 (the loop draws the coin
+    from its seeded sampler); the StarGAN family's and GANimation's data loaders do."""
 
     def amp(self) -> contextlib.AbstractContextManager:
         """Mixed-precision context for forward passes (bf16 on CUDA; set by the trainer)."""

@@ -1,14 +1,17 @@
-"""US-GAN (Akram & Khan, Multimedia Tools and Applications 2023, arXiv 2112.13002), from the paper.
+"""US-GAN (Akram & Khan, Multimedia Tools and Applications 2023, arXiv 2112.13002), following
+the authors' code (arbishakram/US-GAN).
 
 StarGAN's generator cut down to a single residual block, plus an "ultimate skip"
 connection from input to output: ``G(x, c) = tanh(F(x, c)) + x``. The network then only
 has to produce the expression change; identity, colour and background pass straight
 through. Critic, losses and training step are StarGAN's (:class:`models.stargan.StarGAN`)
-with ``lambda_rec`` 1; 7 expression classes, 128 px, 200k iterations with linear decay
-over the last 100k (batch 8 in the authors' example).
+with ``lambda_rec`` 1; 7 expression classes, 128 px, 200k iterations, batch 8 (the
+README's training command), learning-rate drops every 5000 iterations of the last 100k
+(driver.py; in effect constant).
 
-The skip output lies in [-2, 2] and is not clamped during training (as in the authors'
-code); :meth:`USGAN.translate` clamps it to [-1, 1].
+The skip output lies in [-2, 2] and is not clamped during training, as in the authors'
+code (generator.py); :meth:`USGAN.translate` clamps it to [-1, 1], which is what the
+authors' ``denorm`` does when their test writes images.
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ from models.stargan import StarGAN, StarGANSettings
 
 @dataclass(frozen=True)
 class USGANSettings(StarGANSettings):
-    """US-GAN's hyper-parameters: StarGAN's with one residual block and lambda_rec 1."""
+    """US-GAN's hyper-parameters: StarGAN's with one residual block, lambda_rec 1 and a
+    learning-rate drop every 5000 steps."""
 
     res_blocks: int = 1
     lambda_rec: float = 1.0
+    lr_update_step: int = 5000
 
 
 class USGAN(StarGAN):

@@ -16,13 +16,16 @@ from bench.commands.perf_baselines import app as perf_app
 from bench.core.errors import UserError
 from bench.core.tensors import ImageSet, to_model_range
 from bench.core.vocabulary import EXPRESSIONS, INDEX
+from bench.sampler import PairSampler
+from bench.train import train_context
 from bench.trainer import Trainer
 from datasets.synthetic import generate
 from datasets.tensors import load_image_set
 from models.base import TrainContext, load_generator
-from models.blocks import PatchCritic, gradient_penalty, linear_decay_lr
+from models.blocks import PatchCritic, gradient_penalty, linear_decay_lr, stepped_decay_lr
 from models.ganimation import ACTION_UNITS, EXPRESSION_ACTION_UNITS
 from models.registry import MODELS
+from models.trainable import TrainBatch
 
 BASELINES = ["stargan", "usgan", "sargan", "ganimation"]
 TINY = {"conv_dim": 8, "critic_dim": 8, "critic_layers": 3}
@@ -336,3 +339,63 @@ def test_perf_command_reports_images_per_second(tmp_path):
     for row in rows:
         assert row["image_size"] == 32 and row["n_critic"] == 5
         assert row["train_images_per_s"] > 0 and row["inference_images_per_s"] > 0
+
+
+# -- the authors' training details -----------------------------------------------------------------
+def test_authors_stepped_learning_rate_is_almost_constant():
+    """StarGAN's solver lowers the rate by lr/100k every 1000 iterations of the last 100k."""
+    assert stepped_decay_lr(1e-4, 100_000, 200_000, 0.5, 1000) == 1e-4
+    assert stepped_decay_lr(1e-4, 100_999, 200_000, 0.5, 1000) == 1e-4
+    assert stepped_decay_lr(1e-4, 101_000, 200_000, 0.5, 1000) == pytest.approx(1e-4 - 1e-9)
+    assert stepped_decay_lr(1e-4, 200_000, 200_000, 0.5, 1000) == pytest.approx(0.999e-4)
+    assert stepped_decay_lr(1e-4, 200_000, 200_000, 0.5, 5000) == pytest.approx(0.9998e-4)
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_targets_are_a_permutation_of_the_batch_labels(name):
+    model = MODELS.load(name)(image_size=32, **TINY)
+    seen = {}
+    model.optimise = lambda nets, optimizers, real, source, target, step: seen.update(target=target)
+    source = torch.tensor([0, 0, 1, 2, 3, 3, 5, 6])
+    batch = TrainBatch(
+        torch.zeros(8, 3, 32, 32), source, (source + 1) % 7, torch.zeros(8, 3, 32, 32)
+    )
+    optimizers = model.configure_optimizers()
+    torch.manual_seed(0)
+    model.train_step(model.training_modules(), optimizers, batch, 0, 10)
+    target = seen["target"]
+    if name == "ganimation":  # AU vectors of the shuffled labels, jittered by at most 0.1
+        assert target.shape == (8, len(ACTION_UNITS))
+        expected = EXPRESSION_ACTION_UNITS[source].sum(1).sort().values
+        assert torch.allclose(target.sum(1).sort().values, expected, atol=0.1 * len(ACTION_UNITS))
+    else:
+        assert sorted(target.tolist()) == sorted(source.tolist())
+        assert not torch.equal(target, (source + 1) % 7)
+
+
+def test_trainer_mirrors_training_images_for_models_that_ask(tiny_faces, tmp_path):
+    data, _ = tiny_faces
+    model = MODELS.load("stargan")(image_size=32, **TINY)
+    context = TrainContext(device=torch.device("cpu"), seed=0, checkpoint_dir=tmp_path, steps=1)
+    trainer = Trainer(model, data, context)
+
+    def draw(flip: bool) -> TrainBatch:
+        model.augment_flip = flip
+        return trainer._batch(
+            data.images, PairSampler(data, "any", torch.Generator().manual_seed(0))
+        )
+
+    plain, flipped = draw(False), draw(True)
+    mirrored = (flipped.source == plain.source.flip(-1)).flatten(1).all(1)
+    same = (flipped.source == plain.source).flatten(1).all(1)
+    assert mirrored.any() and same.any() and bool((mirrored | same).all())
+    assert torch.equal(
+        mirrored, (flipped.target == plain.target.flip(-1)).flatten(1).all(1) & mirrored
+    )
+
+
+def test_batch_size_per_model(tmp_path):
+    params = tiny_params(tmp_path)
+    params["training"]["batch_sizes"] = {"usgan": 8}
+    assert train_context(params, "usgan", torch.device("cpu")).batch_size == 8
+    assert train_context(params, "stargan", torch.device("cpu")).batch_size == 16

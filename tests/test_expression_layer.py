@@ -22,7 +22,7 @@ from models.expression_layer import (
     neighbourhoods,
     to_unit,
 )
-from models.mr import MaskedRegression
+from models.mr import MaskedRegression, min_max
 from models.pairs import neutral_pairs
 from models.registry import MODELS
 from models.ridge_reference import per_pixel_ridge
@@ -248,20 +248,23 @@ def tiny_set(tmp_path_factory):
     return root / "synthetic"
 
 
-def test_mr_fits_all_targets_and_round_trips(tiny_set, tmp_path):
+@pytest.mark.parametrize("scaling", ["authors", "fixed"])
+def test_mr_fits_all_targets_and_round_trips(scaling, tiny_set, tmp_path):
     train = load_image_set(tiny_set, split="train")
-    model = MODELS.load("mr")(image_size=32)
+    model = MODELS.load("mr")(image_size=32, scaling=scaling)
     assert model.trainable
     model.fit(train, TrainContext(device=torch.device("cpu"), seed=0, checkpoint_dir=tmp_path))
     sources, targets = neutral_pairs(train, INDEX["happy"])
-    maps = fit_ridge_maps(to_unit(train.images[sources]), to_unit(train.images[targets]), 3, 0.4)
+    sources, targets = (to_unit(model.prepare_inputs(train.images[i])) for i in (sources, targets))
+    maps = fit_ridge_maps(sources, targets, 3, 0.4)
     torch.testing.assert_close(model.expression_layer.weight[INDEX["happy"]].double(), maps[:, :-1])
     test = load_image_set(tiny_set, split="test")
     images = to_model_range(test.images[:4])
     labels = torch.tensor([1, 3, 5, 0])
     out = model.eval().translate(images, labels)
     assert out.shape == images.shape and out.min() >= -1 and out.max() <= 1
-    assert torch.equal(out[3], images[3])  # neutral -> neutral is the identity map
+    # neutral -> neutral is the identity map (then the authors' per-image stretch)
+    assert torch.allclose(out[3], min_max(images[3:4])[0] if scaling == "authors" else images[3])
     path = tmp_path / "model.pt"
     model.save(path)
     loaded = load_generator(path, expected_model="mr")
@@ -270,8 +273,19 @@ def test_mr_fits_all_targets_and_round_trips(tiny_set, tmp_path):
         "num_expressions": 7,
         "receptive_field": 3,
         "ridge_lambda": 0.4,
+        "scaling": scaling,
+        "input_channels": 3,
     }
     assert torch.equal(loaded.translate(images, labels), out)
+
+
+def test_mr_grayscale_repeats_one_grey_map_in_three_channels(tiny_set, tmp_path):
+    train = load_image_set(tiny_set, split="train")
+    model = MODELS.load("mr")(image_size=32, input_channels=1)
+    model.fit(train, TrainContext(device=torch.device("cpu"), seed=0, checkpoint_dir=tmp_path))
+    assert model.expression_layer.weight.shape[1] == 1
+    out = model.eval().translate(to_model_range(train.images[:2]), torch.tensor([1, 2]))
+    assert out.shape == (2, 3, 32, 32) and torch.equal(out[:, 0], out[:, 2])
 
 
 def test_mr_bad_checkpoints_are_clear_errors(tmp_path):

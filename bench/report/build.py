@@ -68,6 +68,22 @@ def adaptation_marks(
     return adapted, notes + fallback
 
 
+def imported_marks(per_pair: list[pd.DataFrame]) -> tuple[set[str], list[str]]:
+    """Models whose checkpoint came from ``bench import`` (the authors' released generator),
+    with a footnote naming each source file (from ``generator.json``)."""
+    sources: dict[str, dict[str, Any]] = {}
+    for frame in per_pair:
+        imported = (frame.attrs.get("generator") or {}).get("imported")
+        if imported:
+            sources[frame["model"].iloc[0]] = imported
+    notes = [
+        f"§ {model}: the authors' released generator {info['source']} "
+        f"(sha256 {info['sha256'][:12]}…), imported with `bench import`, not trained here."
+        for model, info in sources.items()
+    ]
+    return set(sources), notes
+
+
 def _figure_paths(params: dict[str, Any], stem: str) -> tuple[Path, Path]:
     return layout.figures_dir(params) / f"{stem}.png", layout.pdf_dir(params) / f"{stem}.pdf"
 
@@ -105,6 +121,7 @@ def report(params: dict[str, Any], models: list[str], datasets: list[str]) -> li
         per_expression, level.per_target, columns, ["model", "dataset", "target_expression"]
     )
     adapted, adaptation_notes = adaptation_marks(per_pair)
+    imported, imported_notes = imported_marks(per_pair)
     summary["target_images_in_training"] = [
         (m, d) in adapted for m, d in zip(summary["model"], summary["dataset"], strict=True)
     ]
@@ -116,7 +133,7 @@ def report(params: dict[str, Any], models: list[str], datasets: list[str]) -> li
             "outputs": len(frame),
             "sources": frame["source_id"].nunique(),
         }
-    extra_notes = set_level.notes(level, columns) + adaptation_notes
+    extra_notes = set_level.notes(level, columns) + adaptation_notes + imported_notes
     paths = write_tables(
         summary,
         per_expression,
@@ -130,6 +147,7 @@ def report(params: dict[str, Any], models: list[str], datasets: list[str]) -> li
         flagged=set(level.flags),
         extra_notes=extra_notes,
         adapted=adapted,
+        imported=imported,
     )
     sections = []
     targets = list(params["targets"])

@@ -52,6 +52,7 @@ LATEX_SPECIAL = {
     "→": "$\\rightarrow$",
     "†": "$^\\dagger$",
     "‡": "$^\\ddagger$",
+    "§": "\\S{}",
 }
 
 
@@ -85,11 +86,12 @@ def wide_table(
     missing: set[tuple[str, str, str]] | None = None,
     flagged: set[tuple[str, str, str]] | None = None,
     adapted: set[tuple[str, str]] | None = None,
+    imported: set[str] | None = None,
 ) -> pd.DataFrame:
     """Formatted wide table: index = model, columns = (dataset, metric ↑/↓).
 
     ``missing`` cells read ``missing``; ``flagged`` cells get a ``†``; cells of
-    ``adapted`` (model, dataset) pairs get a ``‡``.
+    ``adapted`` (model, dataset) pairs get a ``‡``; ``imported`` models' rows a ``§``.
     """
     best = best_models(summary, columns)
     cells = {(r.model, r.dataset, r.metric): r for r in summary.itertuples()}
@@ -112,7 +114,8 @@ def wide_table(
                     text += "‡"
                 values.append(text)
             data[(dataset, header[metric])] = values
-    table = pd.DataFrame(data, index=pd.Index(models, name="model"))
+    labels = [f"{m} §" if imported and m in imported else m for m in models]
+    table = pd.DataFrame(data, index=pd.Index(labels, name="model"))
     table.columns = pd.MultiIndex.from_tuples(table.columns, names=["dataset", "metric"])
     return table
 
@@ -155,12 +158,13 @@ def write_tables(
     flagged: set[tuple[str, str, str]] | None = None,
     extra_notes: list[str] | None = None,
     adapted: set[tuple[str, str]] | None = None,
+    imported: set[str] | None = None,
 ) -> list:
     """Write comparison.{csv,md,tex} and per_expression.csv; return the paths.
 
     ``missing`` / ``flagged``: (model, dataset, metric) cells shown as ``missing``
-    or with a ``†``; ``adapted`` (model, dataset) cells get a ``‡``; ``extra_notes`` are
-    appended to the footnotes.
+    or with a ``†``; ``adapted`` (model, dataset) cells get a ``‡``; ``imported`` models'
+    rows a ``§``; ``extra_notes`` are appended to the footnotes.
     """
     footnotes = notes(datasets_info, record.get("profile", ""), extra_notes)
     csv_text = as_comment(record, "# ") + summary.to_csv(
@@ -170,7 +174,7 @@ def write_tables(
         index=False, lineterminator="\n", float_format="%.6g"
     )
     md_table = wide_table(
-        summary, models, datasets, columns, ("**", "**"), missing, flagged, adapted
+        summary, models, datasets, columns, ("**", "**"), missing, flagged, adapted, imported
     )
     flat = md_table.copy()
     flat.columns = [f"{d}: {m}" for d, m in flat.columns]
@@ -184,7 +188,7 @@ def write_tables(
         + " -->\n"
     )
     tex_table = wide_table(
-        summary, models, datasets, columns, ("\\textbf{", "}"), missing, flagged, adapted
+        summary, models, datasets, columns, ("\\textbf{", "}"), missing, flagged, adapted, imported
     )
     tex_table.columns = tex_table.columns.map(lambda key: tuple(latex_text(k) for k in key))
     tex_table.index = tex_table.index.map(latex_text)

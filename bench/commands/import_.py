@@ -1,0 +1,48 @@
+"""``bench import``: the authors' released generator checkpoints as harness checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bench.core.progress import console
+
+
+def import_command(
+    checkpoint: Annotated[
+        Path,
+        typer.Argument(
+            help="the authors' generator file: StarGAN *-G.ckpt, US-GAN / SARGAN *_G.ckpt, "
+            "GANimation net_epoch_*_id_G.pth"
+        ),
+    ],
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="stargan | usgan | sargan | ganimation")
+    ],
+    labels: Annotated[
+        str | None,
+        typer.Option(
+            help="the checkpoint's classes in channel order, comma-separated (our names or "
+            "AFS ANS DIS HAS NES SAS SUS); default: the authors' class-sorted folders"
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="output (default checkpoints/<model>/<train_dataset>/model.pt)"),
+    ] = None,
+    params_file: Annotated[
+        Path | None, typer.Option("--params", help="params file (default ./params.yaml)")
+    ] = None,
+    profile: Annotated[
+        str | None, typer.Option("--profile", help="profile to use: smoke | paper")
+    ] = None,
+) -> None:
+    """Import a generator released by a baseline's authors; synthesize / evaluate / run use it."""
+    from bench.config import load_params
+    from bench.importing import import_checkpoint
+
+    names = [n.strip() for n in labels.split(",") if n.strip()] if labels else None
+    target = import_checkpoint(load_params(params_file, profile), model, checkpoint, names, out)
+    console.print(f"imported {checkpoint} -> {target}")
