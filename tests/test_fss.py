@@ -115,6 +115,9 @@ def test_fvs_and_acd_by_hand_on_two_pairs():
     np.testing.assert_allclose(euclid["FVS"], [1.0, 0.0])
     both = identity_scores(sources, outputs, threshold=1.5, distance="euclidean")
     np.testing.assert_allclose(both["FVS"], [1.0, 1.0])
+    # deepface verifies at the threshold itself (distance <= threshold)
+    at = identity_scores(sources, outputs, threshold=1.0, distance="euclidean")
+    np.testing.assert_allclose(at["FVS"], [1.0, 0.0])
     unit = identity_scores(sources, outputs, threshold=0.5, distance="euclidean_l2")
     np.testing.assert_allclose(unit["FVS"], [1.0, 0.0])
 
