@@ -45,7 +45,24 @@ StrictOpt = Annotated[
         "--strict", help="a metric whose weights are missing is an error, not a 'missing' cell"
     ),
 ]
-ModelOpt = Annotated[str, typer.Option("--model", "-m", help="model name (see `bench models`)")]
+
+
+def _model_key(name: str) -> str:
+    """A model name or ``package.module:Class`` -> its registry key (folder and table name)."""
+    from models.registry import MODELS
+
+    return MODELS.check(name)
+
+
+ModelOpt = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        "-m",
+        help="model name (see `bench models`) or an importable package.module:Class",
+        callback=_model_key,
+    ),
+]
 DatasetOpt = Annotated[
     str, typer.Option("--dataset", "-d", help="prepared dataset name under data/")
 ]
@@ -100,34 +117,43 @@ _mount_subcommands()
 
 @app.command("models")
 def models_command() -> None:
-    """List the registered models (table rows) and whether they need training."""
+    """List the registered models (table rows), whether they need training and where each comes from
+    (built-in, entry point of an installed package, or ad hoc package.module:Class)."""
     from rich.table import Table
 
     from models.registry import MODELS
 
-    table = Table("model", "training", "description")
+    table = Table("model", "training", "source", "description")
     for name in MODELS.names():
         cls = MODELS.load(name)
         if cls.adapts_per_dataset:
             training = "bench adapt (per dataset)"
         else:
             training = "bench train" if cls.trainable else "none"
-        table.add_row(name, training, (cls.__doc__ or "").strip().splitlines()[0])
+        summary = (cls.__doc__ or "").strip().splitlines() or [""]
+        table.add_row(name, training, MODELS.origin(name), summary[0])
     console.print(table)
 
 
 @app.command("metrics")
 def metrics_command() -> None:
-    """List the registered metrics with their columns, direction and range."""
+    """List the registered metrics with their columns, direction, range and where each comes from."""
     from rich.table import Table
 
     from metrics.registry import METRICS
 
-    table = Table("metric", "column", "better", "range", "description")
+    table = Table("metric", "source", "column", "better", "range", "description")
     for name in METRICS.names():
         for column in METRICS.load(name).all_columns():
             better = "higher" if column.higher_is_better else "lower"
-            table.add_row(name, column.name, better, str(column.value_range), column.description)
+            table.add_row(
+                name,
+                METRICS.origin(name),
+                column.name,
+                better,
+                str(column.value_range),
+                column.description,
+            )
     console.print(table)
 
 
@@ -379,6 +405,12 @@ def run_command(
     datasets: Annotated[
         str | None, typer.Option(help="comma-separated datasets (default: params)")
     ] = None,
+    metrics: Annotated[
+        str | None,
+        typer.Option(
+            help="comma-separated metrics (default: params), names or package.module:Class"
+        ),
+    ] = None,
     retrain: Annotated[bool, typer.Option(help="train even where a checkpoint exists")] = False,
     offline: Annotated[
         bool,
@@ -393,11 +425,19 @@ def run_command(
 ) -> None:
     """Everything for the chosen models x datasets: pull the weights, prepare data and train where
     nothing current exists (fingerprints), synthesize, evaluate, report every current record.
-    Example: `bench run --models identity --datasets synthetic`."""
+    Example: `bench run --models identity --datasets synthetic`.
+
+    Models and metrics from other packages: an installed package's entry points (groups
+    fes_bench.models, fes_bench.metrics) by name, or any importable class as
+    `--models my_package.my_module:MyGenerator` (its table row and folder name is
+    my_package.my_module.MyGenerator)."""
     from bench.run import run
     from bench.weights_lock import offline_from_env
+    from metrics.registry import METRICS
 
     params = _params(params_file, profile)
+    if metrics:
+        params["metrics"] = METRICS.parse(metrics)
     if strict:
         params.setdefault("evaluation", {})["strict"] = True
     run(

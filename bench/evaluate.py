@@ -200,7 +200,8 @@ def score(
             with torch.inference_mode():
                 for metric in metrics:
                     for column, values in metric.score(batch).items():
-                        columns.setdefault(column, []).append(np.asarray(values, dtype=np.float64))
+                        kind = object if column in metric.label_columns else np.float64
+                        columns.setdefault(column, []).append(np.asarray(values, dtype=kind))
             advance(len(part))
     set_values: list[SetValue] = []
     with torch.inference_mode():
@@ -244,8 +245,12 @@ def score(
 
 
 def metric_columns(records: pd.DataFrame) -> list[str]:
-    """The metric value columns of a records frame."""
-    return [c for c in records.columns if c not in RECORD_KEYS]
+    """The numeric metric value columns of a records frame (not the text label columns)."""
+    return [
+        c
+        for c in records.columns
+        if c not in RECORD_KEYS and pd.api.types.is_numeric_dtype(records[c])
+    ]
 
 
 def write_records(records: pd.DataFrame, path: Path) -> None:

@@ -81,7 +81,7 @@ def check_image_size(params: dict[str, Any], data_root: Path) -> None:
 
 def train(params: dict[str, Any], name: str, device: torch.device, fresh: bool = False) -> Path:
     """Train ``name`` (resuming unless ``fresh``) and write ``checkpoints/<name>/<dataset>/model.pt``."""
-    MODELS.check(name)
+    name = MODELS.check(name)
     data_root = layout.dataset_dir(params, params["train_dataset"])
     check_image_size(params, data_root)
     torch.manual_seed(int(params["seed"]))

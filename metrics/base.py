@@ -150,6 +150,9 @@ class Metric(abc.ABC):
     columns: ClassVar[tuple[Column, ...]]
     set_columns: ClassVar[tuple[Column, ...]] = ()
     """Columns with one value per (model, dataset[, target]) instead of one per image."""
+    label_columns: ClassVar[tuple[str, ...]] = ()
+    """Per-image text values kept in the records but never aggregated or tabled (e.g. the
+    expression a classifier predicted, for its confusion matrix)."""
     needs_reference: ClassVar[bool] = False
     """True for full-reference metrics: rows without a reference get NaN."""
 
@@ -171,6 +174,8 @@ class Metric(abc.ABC):
     @abc.abstractmethod
     def score(self, batch: ScoringBatch) -> dict[str, np.ndarray]:
         """Return ``{column name: float64 array (B,)}``; NaN where the metric does not apply.
+
+        Columns named in :attr:`label_columns` hold strings (an object array) instead.
 
         Set-level-only metrics return ``{}`` and keep what they need for :meth:`finish`.
         """

@@ -2,7 +2,9 @@
 
 Per image, ECS is 1.0 when the classifier's predicted expression is the
 requested target, else 0.0, so its mean is the share of outputs classified as
-the target (with the shared bootstrap interval). Beside it, as a set-level
+the target (with the shared bootstrap interval); the predicted expression itself
+is kept in the records (``<score column> predicted``) for a confusion matrix.
+Beside it, as a set-level
 value, the same classifier's accuracy on the real labelled test images
 (:mod:`metrics.real_set`) says how high ECS can be for that data: a classifier
 that misreads real faces of a style cannot credit generated ones either.
@@ -16,8 +18,14 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from bench.core.vocabulary import EXPRESSIONS
 from metrics.aggregate import bootstrap_mean
 from metrics.base import EvaluationContext, Metric, ScoringBatch, SetValue
+
+
+def prediction_column(score_column: str) -> str:
+    """Records column of the classifier's predicted expression, e.g. ``ECS predicted``."""
+    return f"{score_column} predicted"
 
 
 class ClassifierECS(Metric):
@@ -29,6 +37,11 @@ class ClassifierECS(Metric):
 
     def __init__(self) -> None:
         self._accuracy: SetValue | None = None
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "score_column" in cls.__dict__:
+            cls.label_columns = (prediction_column(cls.score_column),)
 
     @abc.abstractmethod
     def predict(self, images: torch.Tensor) -> torch.Tensor:
@@ -55,7 +68,8 @@ class ClassifierECS(Metric):
     def score(self, batch: ScoringBatch) -> dict[str, np.ndarray]:
         predicted = self.predict(batch.outputs).to(batch.target_expressions.device)
         hit = (predicted == batch.target_expressions).double().cpu().numpy()
-        return {self.score_column: hit}
+        names = np.array([EXPRESSIONS[i] for i in predicted.tolist()], dtype=object)
+        return {self.score_column: hit, prediction_column(self.score_column): names}
 
     def finish(self) -> list[SetValue]:
         return [self._accuracy] if self._accuracy is not None else []

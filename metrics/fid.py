@@ -15,6 +15,10 @@ the per-target values instead. No interval: a bootstrap over images would need
 a thousand FIDs per cell. FID from fewer than 2,048 images is biased upwards
 (and rank-deficient), so such values carry a flag and KID (unbiased) is
 reported beside them.
+
+The same Inception features give precision, recall, density and coverage
+(:mod:`metrics.prdc`, Naeem et al. 2020, ``prdc_k`` nearest neighbours, default 5):
+no second pass over the images. They are NaN where a set has at most k images.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from metrics.base import Column, EvaluationContext, Metric, ScoringBatch, SetVal
 from metrics.feature_cache import FeatureCache
 from metrics.frechet import frechet_distance, kernel_distance
 from metrics.inception import RESIZE_DESCRIPTION, InceptionFeatures
+from metrics.prdc import prdc
 
 RELIABLE_IMAGES = 2048
 """FID needs at least as many images as feature dimensions for a full-rank covariance."""
@@ -46,6 +51,7 @@ class FID(Metric):
         overall: ``pooled`` (all outputs vs the real images of all targets) or
             ``mean`` (mean of the per-target values) for the table value.
         kid_subsets, kid_subset_size: KID's random subsets (seeded with params' seed).
+        prdc_k: nearest neighbours of precision, recall, density and coverage (>= 1).
         cache_dir: feature cache folder (default ``$FES_BENCH_FEATURES`` or
             ``~/.cache/fes-bench/features``).
     """
@@ -65,6 +71,30 @@ class FID(Metric):
             (-math.inf, math.inf),
             "kernel Inception distance (unbiased MMD^2, cubic kernel) to the same real images",
         ),
+        Column(
+            "Precision",
+            True,
+            (0.0, 1.0),
+            "share of outputs inside the k-NN ball of some real image (Inception features)",
+        ),
+        Column(
+            "Recall",
+            True,
+            (0.0, 1.0),
+            "share of real images inside the k-NN ball of some output (Inception features)",
+        ),
+        Column(
+            "Density",
+            True,
+            (0.0, math.inf),
+            "mean number of real k-NN balls holding an output, / k (about 1 when matched)",
+        ),
+        Column(
+            "Coverage",
+            True,
+            (0.0, 1.0),
+            "share of real images whose k-NN ball holds at least one output",
+        ),
     )
 
     @classmethod
@@ -78,10 +108,14 @@ class FID(Metric):
         overall: Literal["pooled", "mean"] = "pooled",
         kid_subsets: int = 100,
         kid_subset_size: int = 1000,
+        prdc_k: int = 5,
         cache_dir: str | None = None,
     ) -> None:
         if overall not in ("pooled", "mean"):
             raise ValueError(f"fid overall must be 'pooled' or 'mean', got {overall!r}")
+        if int(prdc_k) < 1:
+            raise ValueError(f"fid prdc_k must be at least 1, got {prdc_k}")
+        self.prdc_k = int(prdc_k)
         self.features = InceptionFeatures(extractor, batch_size=batch_size)
         self.cache = FeatureCache(self.features.sha256, RESIZE_DESCRIPTION, cache_dir)
         self.overall = overall
@@ -116,15 +150,18 @@ class FID(Metric):
             self._generated.setdefault(EXPRESSIONS[index], []).append(features[row])
         return {}
 
-    def _values(
-        self, generated: np.ndarray, reference: np.ndarray, seed: int
-    ) -> tuple[float, float]:
-        fid = frechet_distance(generated, reference)
-        kid = kernel_distance(generated, reference, self.kid_subsets, self.kid_subset_size, seed)
-        return fid, kid
+    def _values(self, generated: np.ndarray, reference: np.ndarray, seed: int) -> dict[str, float]:
+        """FID, KID, Precision, Recall, Density and Coverage of one generated set."""
+        return {
+            "FID": frechet_distance(generated, reference),
+            "KID": kernel_distance(
+                generated, reference, self.kid_subsets, self.kid_subset_size, seed
+            ),
+            **prdc(reference, generated, self.prdc_k),
+        }
 
     def _set_values(
-        self, target: str | None, fid: float, kid: float, n: int, details: dict[str, Any]
+        self, target: str | None, values: dict[str, float], n: int, details: dict[str, Any]
     ) -> list[SetValue]:
         flag = (
             f"FID from fewer than {RELIABLE_IMAGES} images (biased upwards; compare KID)"
@@ -132,8 +169,10 @@ class FID(Metric):
             else ""
         )
         return [
-            SetValue("FID", fid, target, n, flag=flag, details=details),
-            SetValue("KID", kid, target, n, details=details),
+            SetValue(
+                column, value, target, n, flag=flag if column == "FID" else "", details=details
+            )
+            for column, value in values.items()
         ]
 
     def finish(self) -> list[SetValue]:
@@ -143,7 +182,7 @@ class FID(Metric):
         context = self._context
         real = context.real
         values: list[SetValue] = []
-        per_target: list[tuple[float, float]] = []
+        per_target: list[dict[str, float]] = []
         pooled_generated, pooled_reference = [], []
         for target in context.targets:
             generated = np.asarray(
@@ -152,10 +191,10 @@ class FID(Metric):
             reference = self._reference.get(target, np.zeros((0, 1)))
             if len(generated) == 0:
                 continue
-            fid, kid = self._values(generated, reference, context.seed)
-            per_target.append((fid, kid))
+            scores = self._values(generated, reference, context.seed)
+            per_target.append(scores)
             details = {"reference": real.details([target]), "generated_images": len(generated)}
-            values += self._set_values(target, fid, kid, len(generated), details)
+            values += self._set_values(target, scores, len(generated), details)
             pooled_generated.append(generated)
             pooled_reference.append(reference)
         if not pooled_generated:
@@ -163,10 +202,9 @@ class FID(Metric):
         generated = np.concatenate(pooled_generated)
         reference = np.concatenate([r for r in pooled_reference if len(r)] or [np.zeros((0, 1))])
         if self.overall == "pooled":
-            fid, kid = self._values(generated, reference, context.seed)
+            scores = self._values(generated, reference, context.seed)
         else:
-            fid = float(np.mean([v[0] for v in per_target]))
-            kid = float(np.mean([v[1] for v in per_target]))
+            scores = {c: float(np.mean([v[c] for v in per_target])) for c in per_target[0]}
         details = {
             "reference": real.details(context.targets),
             "reference_set": real.describe(),
@@ -175,8 +213,9 @@ class FID(Metric):
             "extractor": self.features.describe(),
             "kid_subsets": self.kid_subsets,
             "kid_subset_size": self.kid_subset_size,
+            "prdc_k": self.prdc_k,
         }
-        values += self._set_values(None, fid, kid, len(generated), details)
+        values += self._set_values(None, scores, len(generated), details)
         self._context = None
         return values
 

@@ -1,4 +1,10 @@
-"""The metric registry: name -> metric class, imported only when used."""
+"""The metric registry: name -> metric class, imported only when used.
+
+Besides the built-ins, installed packages add metrics through the entry-point
+group ``fes_bench.metrics``, and any importable ``Metric`` subclass can be named
+ad hoc as ``package.module:Class`` (key ``package.module.Class``); see
+:mod:`bench.core.registry`.
+"""
 
 from __future__ import annotations
 
@@ -15,5 +21,7 @@ METRICS = LazyRegistry(
         "l1": "metrics.l1:L1",
         "ssim": "metrics.ssim:SSIM",
     },
+    group="fes_bench.metrics",
+    base="metrics.base:Metric",
 )
 """Every metric ``bench evaluate`` can compute, by the name used in params.yaml."""

@@ -58,6 +58,7 @@ def test_run_identity_writes_tables_figures_and_is_byte_identical(params_file, t
         "comparison.md",
         "comparison.tex",
         "per_expression.csv",
+        "confusion.csv",  # the ECS-FER classifier's predictions of the outputs
     }
     for name in ("comparison_synthetic", "comparison_synthetic_statue", "per_expression_synthetic"):
         assert (results / "figures" / f"{name}.png").stat().st_size > 1000

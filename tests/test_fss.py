@@ -54,8 +54,12 @@ def test_same_person_near_one_different_person_clearly_lower(aligned_faces):
     brighter = (eileen * 0.9 + 0.05).clamp(-1, 1)
     sources = torch.cat([eileen, eileen, eileen, eileen, grace])
     outputs = torch.cat([eileen, shifted, brighter, grace, grace])
-    values = fss.score(_batch(sources, outputs))["FSS"]
+    scores = fss.score(_batch(sources, outputs))
+    values = scores["FSS"]
     identical, shift, bright, other, grace_self = values
+    # verified as the same person except the other person (deepface's Dlib cosine threshold)
+    np.testing.assert_array_equal(scores["FVS"], [1.0, 1.0, 1.0, 0.0, 1.0])
+    assert scores["ACD"][0] == pytest.approx(0.0, abs=1e-6) and scores["ACD"][3] > scores["ACD"][1]
     assert identical == pytest.approx(1.0, abs=1e-6) and grace_self == pytest.approx(1.0, abs=1e-6)
     assert shift > 0.97 and bright > 0.97
     assert other < 0.95 and other < min(shift, bright) - 0.05
@@ -76,6 +80,53 @@ def test_unmanaged_backbone_without_its_file_is_missing_weights_not_a_download(
         raise AssertionError("deepface tried to download")
 
     monkeypatch.setattr("deepface.commons.weight_utils.gdown.download", no_network, raising=False)
-    with pytest.raises(MissingWeightsError, match=r"ArcFace|arcface") as error:
-        FSS(backbone="ArcFace")
+    with pytest.raises(MissingWeightsError, match=r"facenet512") as error:
+        FSS(backbone="Facenet512")
     assert str(tmp_path) in str(error.value)
+
+
+def test_arcface_comes_from_the_weights_manager_and_is_missing_with_its_reason(
+    tmp_path, monkeypatch
+):
+    from metrics.fss import FSS
+
+    monkeypatch.setenv("FES_BENCH_WEIGHTS", str(tmp_path / "cache"))
+    monkeypatch.setenv("DEEPFACE_HOME", str(tmp_path))
+    with pytest.raises(MissingWeightsError) as error:
+        FSS(backbone="ArcFace")
+    text = str(error.value)
+    assert "arcface_deepface" in text and "bench weights pull arcface_deepface" in text
+    assert "github.com/serengil/deepface_models" in text
+
+
+def test_fvs_and_acd_by_hand_on_two_pairs():
+    """2-d embeddings: pair 1 at 0 degrees apart with lengths 1 and 2, pair 2 at 90 degrees."""
+    from metrics.fss import identity_scores
+
+    sources = np.array([[1.0, 0.0], [1.0, 0.0]])
+    outputs = np.array([[2.0, 0.0], [0.0, 1.0]])
+    cosine = identity_scores(sources, outputs, threshold=0.07)
+    np.testing.assert_allclose(cosine["FSS"], [1.0, 0.0])
+    np.testing.assert_allclose(cosine["FVS"], [1.0, 0.0])  # cosine distances 0 and 1
+    np.testing.assert_allclose(cosine["ACD"], [1.0, np.sqrt(2.0)])
+    # Euclidean distances 1 and sqrt(2): a threshold of 1.2 verifies only the first pair,
+    # 1.5 both; after unit scaling (euclidean_l2) they are 0 and sqrt(2)
+    euclid = identity_scores(sources, outputs, threshold=1.2, distance="euclidean")
+    np.testing.assert_allclose(euclid["FVS"], [1.0, 0.0])
+    both = identity_scores(sources, outputs, threshold=1.5, distance="euclidean")
+    np.testing.assert_allclose(both["FVS"], [1.0, 1.0])
+    # deepface verifies at the threshold itself (distance <= threshold)
+    at = identity_scores(sources, outputs, threshold=1.0, distance="euclidean")
+    np.testing.assert_allclose(at["FVS"], [1.0, 0.0])
+    unit = identity_scores(sources, outputs, threshold=0.5, distance="euclidean_l2")
+    np.testing.assert_allclose(unit["FVS"], [1.0, 0.0])
+
+
+@needs_dlib
+def test_fss_thresholds_dlib_at_deepface_value_and_rejects_bad_distance():
+    from bench.core.errors import UserError
+    from metrics.fss import FSS
+
+    assert FSS(backbone="Dlib").threshold == pytest.approx(0.07)
+    with pytest.raises(UserError, match="verification_distance"):
+        FSS(verification_distance="manhattan")

@@ -16,6 +16,7 @@ from conftest import tiny_params
 
 from bench import layout
 from bench.core.errors import MissingWeightsError
+from bench.core.vocabulary import EXPRESSIONS
 from bench.evaluate import evaluate, read_records, set_values_of
 from bench.report import report
 from bench.synthesize import synthesize
@@ -100,6 +101,10 @@ def test_metrics_json_carries_set_values_and_missing_reason(evaluated):
     assert 0 <= accuracy["ci_low"] <= accuracy["mean"] <= accuracy["ci_high"] <= 1
     assert 0 <= metrics["ECS"]["mean"] <= 1
     assert metrics["QualiCLIP"]["mean"] is None
+    assert "ECS predicted" not in metrics  # a label column, not a number
+    assert 0 <= metrics["Coverage"]["mean"] <= 1 and set(metrics["Coverage"]["per_target"]) == set(
+        evaluated["targets"]
+    )
     assert "bench weights pull qualiclip" in metrics["QualiCLIP"]["missing"]
 
 
@@ -107,12 +112,20 @@ def test_records_keep_set_values_and_missing_columns(evaluated):
     records = read_records(layout.records_path(evaluated, "identity", "synthetic_statue"))
     values = set_values_of(records)
     overall = {v.column: v for v in values if v.target_expression is None}
-    assert set(overall) == {"ECS real acc", "FID", "KID"}
+    assert set(overall) == {
+        "ECS real acc",
+        *("FID", "KID", "Precision", "Recall", "Density", "Coverage"),
+    }
+    assert overall["Precision"].details["prdc_k"] == 5
     assert overall["FID"].details["reference"]["dataset"] == "synthetic_statue"
     assert len([v for v in values if v.column == "FID"]) == 1 + len(evaluated["targets"])
     assert records["QualiCLIP"].isna().all()
     assert "qualiclip" in records.attrs["missing"]["QualiCLIP"]
     assert records["ECS"].isin([0.0, 1.0]).all() and records["L1"].notna().all()
+    # the classifier's predicted expression is kept, and ECS is exactly "predicted == target"
+    assert records["ECS predicted"].isin(EXPRESSIONS).all()
+    hits = (records["ECS predicted"] == records["target_expression"]).astype(float)
+    assert (hits == records["ECS"]).all()
 
 
 def test_tables_show_set_level_values_flags_and_missing(evaluated):
@@ -132,9 +145,26 @@ def test_tables_show_set_level_values_flags_and_missing(evaluated):
     fid = summary[(summary.metric == "FID") & (summary.dataset == "synthetic")]
     assert len(fid) == 1 and fid["mean"].item() > 0 and np.isnan(fid["ci_low"].item())
     per_target = pd.read_csv(tables / "per_expression.csv", comment="#")
-    assert set(per_target[per_target.metric == "FID"]["target_expression"]) == set(
-        evaluated["targets"]
-    )
+    for metric in ("FID", "KID"):
+        assert set(per_target[per_target.metric == metric]["target_expression"]) == set(
+            evaluated["targets"]
+        )
+    for header in ("synthetic: Precision ↑", "synthetic: Density ↑", "synthetic: Coverage ↑"):
+        assert header in markdown
+
+
+def test_confusion_matrices_match_the_ecs_records(evaluated):
+    results = Path(evaluated["paths"]["results"])
+    counts = pd.read_csv(results / "tables" / "confusion.csv", comment="#")
+    for dataset in evaluated["eval_datasets"]:
+        records = read_records(layout.records_path(evaluated, "identity", dataset))
+        mine = counts[(counts.dataset == dataset) & (counts.classifier == "ECS")]
+        assert mine["count"].sum() == len(records)
+        assert len(mine) == len(evaluated["targets"]) * len(EXPRESSIONS)  # zeros kept
+        diagonal = mine[mine.target_expression == mine.predicted]["count"].sum()
+        assert diagonal == records["ECS"].sum()
+        for folder, suffix in (("figures", "png"), ("pdf", "pdf")):
+            assert (results / folder / f"confusion_identity__{dataset}.{suffix}").is_file()
 
 
 def test_strict_turns_missing_weights_into_an_error(evaluated, monkeypatch, tmp_path):

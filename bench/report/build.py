@@ -8,12 +8,14 @@ from typing import Any
 import pandas as pd
 
 from bench import layout
-from bench.core import provenance
+from bench.core import atomic, provenance
 from bench.core.errors import UserError
 from bench.core.progress import console
+from bench.core.provenance import as_comment
 from bench.evaluate import metric_columns, read_records
 from bench.report import set_level
-from bench.report.columns import known_columns
+from bench.report.columns import known_columns, label_columns
+from bench.report.confusion import confusion_figure, confusion_long
 from bench.report.figures import comparison_grid, per_expression_plot, save_figure
 from bench.report.html import DatasetSection, dataset_table, write_report_html
 from bench.report.pareto import pareto_figure, scatter_points
@@ -86,6 +88,33 @@ def imported_marks(per_pair: list[pd.DataFrame]) -> tuple[set[str], list[str]]:
 
 def _figure_paths(params: dict[str, Any], stem: str) -> tuple[Path, Path]:
     return layout.figures_dir(params) / f"{stem}.png", layout.pdf_dir(params) / f"{stem}.pdf"
+
+
+def confusion_outputs(
+    params: dict[str, Any],
+    records: pd.DataFrame,
+    columns: list[str],
+    targets: list[str],
+    record: dict[str, Any],
+) -> list[Path]:
+    """ECS classifiers' confusion matrices: ``tables/confusion.csv`` (long counts) and a figure
+    ``confusion_<model>__<dataset>`` per pair whose records keep predictions; none without."""
+    present = [c for c in columns if c in records and records[c].notna().any()]
+    if not present:
+        return []
+    counts = confusion_long(records, present, targets)
+    path = layout.tables_dir(params) / "confusion.csv"
+    atomic.write_text(
+        path, as_comment(record, "# ") + counts.to_csv(index=False, lineterminator="\n")
+    )
+    paths = [path]
+    for (model, dataset), group in records.groupby(["model", "dataset"], sort=False):
+        title = f"{model} on {dataset}: ECS classifiers' predictions of the outputs"
+        figure = confusion_figure(group, present, targets, title)
+        paths += save_figure(
+            figure, *_figure_paths(params, f"confusion_{model}__{dataset}"), record
+        )
+    return paths
 
 
 def report(params: dict[str, Any], models: list[str], datasets: list[str]) -> list[Path]:
@@ -175,7 +204,8 @@ def report(params: dict[str, Any], models: list[str], datasets: list[str]) -> li
         )
         paths += save_figure(grid, *_figure_paths(params, f"comparison_{dataset}"), record)
         subset = records[records["dataset"] == dataset]
-        plot = per_expression_plot(subset, value_columns, dataset, targets, seed)
+        per_target = level.per_target[level.per_target["dataset"] == dataset]
+        plot = per_expression_plot(subset, value_columns, dataset, targets, seed, per_target)
         paths += save_figure(plot, *_figure_paths(params, f"per_expression_{dataset}"), record)
         section = DatasetSection(
             dataset,
@@ -201,6 +231,15 @@ def report(params: dict[str, Any], models: list[str], datasets: list[str]) -> li
             section.figures.append((f"{caption}, Pareto front dashed", png))
         sections.append(section)
     general = []
+    confusion = confusion_outputs(
+        params, records, label_columns(params["metrics"]), targets, record
+    )
+    paths += confusion
+    for section in sections:  # each model's confusion matrix on the dataset's page section
+        for model in models:
+            png = _figure_paths(params, f"confusion_{model}__{section.name}")[0]
+            if png in confusion:
+                section.figures.append((f"{model} on {section.name}: ECS confusion", png))
     if "reggan" in models:  # the paper's Figure 3: input | G_E | G_R | real target
         from bench.report.figure3 import figure3
 

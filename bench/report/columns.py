@@ -1,4 +1,5 @@
-"""What the report knows about each metric column: direction, description (from the metric classes)."""
+"""What the report knows about each metric column: direction, description (from the metric classes),
+and which per-image text columns (a classifier's predicted expression) the metrics keep."""
 
 from __future__ import annotations
 
@@ -13,3 +14,12 @@ def known_columns(metric_names: list[str]) -> dict[str, Column]:
         for column in METRICS.load(name).all_columns():
             columns[column.name] = column
     return columns
+
+
+def label_columns(metric_names: list[str]) -> list[str]:
+    """The text columns the metrics keep per image (e.g. ``ECS predicted``), in order."""
+    return [
+        column
+        for name in METRICS.parse(metric_names)
+        for column in METRICS.load(name).label_columns
+    ]

@@ -85,15 +85,30 @@ def comparison_grid(
 
 
 def per_expression_plot(
-    records: pd.DataFrame, columns: list[str], dataset: str, targets: list[str], seed: int
+    records: pd.DataFrame,
+    columns: list[str],
+    dataset: str,
+    targets: list[str],
+    seed: int,
+    set_values: pd.DataFrame | None = None,
 ) -> plt.Figure:
-    """Mean per target expression and model, one panel per metric (95% seeded bootstrap bars)."""
+    """Mean per target expression and model, one panel per metric (95% seeded bootstrap bars).
+
+    ``set_values`` (long rows ``model, target_expression, metric, mean``) adds the
+    set-level metrics computed per target (FID, KID, precision, recall, density,
+    coverage) as panels after the per-image ones, one point per model and target
+    and no bar.
+    """
     long = records.melt(
         id_vars=["model", "target_expression"],
         value_vars=columns,
         var_name="metric",
         value_name="value",
     ).dropna(subset=["value"])
+    if set_values is not None and not set_values.empty:
+        extra = set_values.rename(columns={"mean": "value"})
+        extra = extra[["model", "target_expression", "metric", "value"]].dropna(subset=["value"])
+        long = pd.concat([long, extra], ignore_index=True)
     if long.empty:
         figure, axis = plt.subplots(figsize=(4, 2))
         axis.text(0.5, 0.5, f"{dataset}: no per-image metric applies", ha="center", va="center")
@@ -105,6 +120,8 @@ def per_expression_plot(
         y="value",
         hue="model",
         col="metric",
+        col_order=list(dict.fromkeys(long["metric"])),
+        col_wrap=min(4, long["metric"].nunique()),
         kind="point",
         order=targets,
         hue_order=list(dict.fromkeys(records["model"])),

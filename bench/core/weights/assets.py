@@ -135,6 +135,30 @@ _TABLE: tuple[Asset, ...] = (
         ),
     ),
     Asset(
+        name="arcface_deepface",
+        filename="arcface_weights.pth",
+        sha256=None,  # URL-only and not reachable from the development machine: recorded on first pull
+        sources=(
+            Url(
+                "https://github.com/serengil/deepface_models/releases/download/v1.0/"
+                "arcface_weights.pth"
+            ),
+            Url("https://huggingface.co/serengil/deepface/resolve/main/arcface_weights.pth"),
+        ),
+        description=(
+            "ArcFace ResNet-34 face descriptor, 512-d, deepface's PyTorch file (deepface model "
+            "'ArcFace' on its PyTorch engine)"
+        ),
+        used_by="FSS / FVS / ACD with metric_settings.fss.backbone: ArcFace",
+        license_note=(
+            "deepface (MIT) conversion of insightface's ArcFace weights (insightface's "
+            "pretrained models: non-commercial research use)"
+        ),
+        install_to=InstallLocation(
+            env_var="DEEPFACE_HOME", default="~", relative=".deepface/weights/arcface_weights.pth"
+        ),
+    ),
+    Asset(
         name="inception_fid",
         filename="default_1.pt",
         sha256="7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34",

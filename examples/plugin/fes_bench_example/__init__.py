@@ -1,0 +1,1 @@
+"""An example fes-bench plugin package (see README.md beside pyproject.toml)."""
