@@ -63,12 +63,7 @@ from models import hyperparameters
 from models.adain import AdaINTranslator, StyleEncoder
 from models.blocks import optimisation_step
 from models.edit_classifier import EditClassifier
-from models.multiscale_critic import (
-    MultiScaleCritic,
-    check_gan_loss,
-    critic_loss,
-    generator_loss,
-)
+from models.multiscale_critic import GAN_LOSSES, MultiScaleCritic, critic_loss, generator_loss
 from models.trainable import TrainableGenerator, TrainBatch
 
 RECONSTRUCTIONS = ("base_neutral", "direct")
@@ -225,7 +220,7 @@ class DAI2I(TrainableGenerator):
         from models.registry import MODELS
 
         hp = hyperparameters.resolve(self.Settings, settings, self.name)
-        check_gan_loss(hp.gan_loss)
+        check_choice("gan_loss", hp.gan_loss, GAN_LOSSES)
         check_choice("reconstruction", hp.reconstruction, RECONSTRUCTIONS)
         check_choice("analogy_norm", hp.analogy_norm, ANALOGY_NORMS)
         super().__init__(image_size, num_expressions, **asdict(hp))

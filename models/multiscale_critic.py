@@ -73,16 +73,6 @@ class MultiScaleCritic(nn.Module):
         return maps
 
 
-def check_gan_loss(kind: str) -> str:
-    """``kind`` if it names a GAN objective, else a one-line :class:`UserError`."""
-    if kind not in GAN_LOSSES:
-        raise UserError(
-            f"params model_settings.dai2i.gan_loss must be one of {', '.join(GAN_LOSSES)}, "
-            f"got {kind!r}"
-        )
-    return kind
-
-
 def critic_loss(real: list[torch.Tensor], fake: list[torch.Tensor], kind: str) -> torch.Tensor:
     """The critic's GAN loss over the score maps of real and fake images (see module doc)."""
     total = torch.zeros((), device=real[0].device)

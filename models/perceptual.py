@@ -97,11 +97,12 @@ class PerceptualNetwork(nn.Module):
         return out
 
     def describe(self) -> dict[str, Any]:
-        """Which network this is, its file's sha256 and what it substitutes for."""
+        """Which network this is, its file's sha256, what it substitutes for and its taps."""
         return {
             "network": self.asset,
             "sha256": self.sha256,
             "substitute_for": self.substitute_for,
+            "layers": [str(tap) for tap in self.taps],
         }
 
 

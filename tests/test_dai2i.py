@@ -233,6 +233,7 @@ def test_the_offline_substitute_is_a_pretrained_network_and_says_so():
     assert network.describe()["substitute_for"] == "vgg19_imagenet"
     features = network(torch.rand(2, 3, 32, 32) * 2 - 1)
     assert tuple(f.shape[1] for f in features) == network.channels == (192, 288, 768)
+    assert network.describe()["layers"] == ["conv_4", "mixed_2", "mixed_7"]
     assert not any(p.requires_grad for p in network.parameters())
 
 
@@ -279,3 +280,28 @@ def test_bench_adapt_end_to_end_marks_the_adapted_rows(params_file, tmp_path, mo
     assert "missing‡" not in row
     assert "‡ dai2i was adapted" in markdown and "falls back to its base translator" in markdown
     assert yaml.safe_load(params_file.read_text())  # the params file itself is untouched
+
+
+def test_the_papers_switches_train_and_bad_values_are_one_line_errors(domains, tmp_path):
+    source, target = domains
+    torch.manual_seed(0)
+    paper = dict(TINY, gan_loss="lsgan", reconstruction="direct", analogy_norm="none")
+    model = DAI2I.from_base(StarGAN(32, **TINY_BASE), "synthetic_statue", **paper)
+    assert not hasattr(model, "analogy_norms")
+    model.use_perceptual(FixedFilters())
+    model.set_target_domain(target)
+    fit(model, source, 2, tmp_path)
+    for name in ("gan_loss", "reconstruction", "analogy_norm"):
+        with pytest.raises(UserError, match=f"dai2i.{name} must be one of"):
+            DAI2I.from_base(StarGAN(32, **TINY_BASE), "x", **{**TINY, name: "other"})
+
+
+def test_gan_losses_the_authors_norm_and_the_papers_least_squares():
+    from models.multiscale_critic import critic_loss, generator_loss
+
+    real, fake = [torch.ones(2, 1, 2, 2)], [torch.zeros(2, 1, 2, 2)]
+    # the authors' labels are swapped (fake -> 1, real -> 0) and the norm is not squared
+    assert critic_loss(real, fake, "norm").item() == pytest.approx(2 * 8**0.5)
+    assert generator_loss(fake, "norm").item() == 0.0
+    assert critic_loss(real, fake, "lsgan").item() == 0.0
+    assert generator_loss(fake, "lsgan").item() == 1.0
