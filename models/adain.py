@@ -1,16 +1,22 @@
-"""AdaIN generators with a style encoder (the translation branches of DAI2I).
+"""DAI2I's translation branches: AdaIN in every layer, styled by a 256-d vector.
 
-The branches follow the content/style generators of MUNIT (Huang et al., ECCV 2018),
-which DAI2I (Chen, Xu, Jia; CVPR 2020) builds its domain branches from:
+Built after the authors' code (xiaogang00/DAI2I, ``network/adain_net.py`` and
+``network/cls_net.py``), written from its description:
 
-- :class:`StyleEncoder`: convs that halve the image a few times, global average pooling and
-  a 1x1 conv to a ``style_dim`` vector (no normalisation, so the statistics survive);
-- :class:`AdaINGenerator`: a content encoder (7x7 conv + two stride-2 convs, InstanceNorm,
-  then residual blocks) and a decoder of residual blocks whose normalisation is adaptive
-  instance normalisation, ``AdaIN(x) = (1 + gamma) * IN(x) + beta``, with ``gamma``/``beta``
-  predicted by an MLP from the style vector; then two upsampling layers with layer
-  normalisation (InstanceNorm there would remove the style statistics again) and a 7x7
-  conv + tanh. Images are (B, 3, H, W) in [-1, 1], H and W multiples of 4.
+- :class:`AdaIN`: ``gamma * IN(x) + beta`` with InstanceNorm without affine parameters and
+  ``(gamma, beta)`` from a 1x1 conv of the style (B, style_dim, 1, 1); that conv's bias
+  starts at gamma = 1, beta = 0 (its weights keep PyTorch's default init);
+- :class:`AdaINTranslator`: a 7x7 conv to ``conv_dim`` channels, ``downsamplings`` stride-2
+  4x4 convs doubling the channels, ``res_blocks`` residual blocks, as many stride-2 4x4
+  transposed convs halving them, and a 7x7 conv (with bias) + tanh. Each conv is followed by
+  AdaIN and LeakyReLU(0.01) (the convs of the encoder/decoder have a bias, those of the
+  residual blocks do not; a residual block has no activation after its sum). No skip from
+  the input. The authors' setting: conv_dim 128, one downsampling, 4 blocks at 256 channels;
+- :class:`StyleEncoder`: a 7x7 conv to ``dim`` channels, ``layers`` stride-2 4x4 convs
+  doubling them (16 -> 256 at the authors' setting), LeakyReLU(0.01) after each, global
+  average pooling and a 1x1 conv to the style vector; no normalisation.
+
+Images are (B, 3, H, W) in [-1, 1], H and W multiples of ``2**downsamplings``.
 """
 
 from __future__ import annotations
@@ -18,113 +24,104 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.blocks import ResidualBlock, bottleneck_channels, conv_norm_relu, downsampling
+LEAKY_SLOPE = 0.01
+"""Negative slope of every LeakyReLU in the branches (PyTorch's default, used by the authors)."""
 
 
-class AdaINResidualBlock(nn.Module):
-    """x + AdaIN(conv3x3(ReLU(AdaIN(conv3x3(x))))); the style parameters come per call.
+class AdaIN(nn.Module):
+    """``forward(features (B, C, h, w), style (B, style_dim, 1, 1)) -> gamma * IN(x) + beta``."""
 
-    ``forward(features (B, C, h, w), params (B, 4 * C))``: the params are
-    (gamma1, beta1, gamma2, beta2), each (B, C).
-    """
-
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, style_dim: int):
         super().__init__()
-        self.channels = channels
-        self.conv1 = nn.Conv2d(channels, channels, 3, 1, 1, bias=False)
-        self.conv2 = nn.Conv2d(channels, channels, 3, 1, 1, bias=False)
-        self.norm = nn.InstanceNorm2d(channels, affine=False)
+        self.norm = nn.InstanceNorm2d(channels)
+        self.style = nn.Conv2d(style_dim, 2 * channels, 1)
+        with torch.no_grad():
+            self.style.bias[:channels] = 1.0
+            self.style.bias[channels:] = 0.0
 
-    @property
-    def num_params(self) -> int:
-        """Style parameters this block takes (4 x channels)."""
-        return 4 * self.channels
-
-    def _adain(self, x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
-        return self.norm(x) * (1.0 + gamma[:, :, None, None]) + beta[:, :, None, None]
-
-    def forward(self, features: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
-        gamma1, beta1, gamma2, beta2 = params.to(features.dtype).chunk(4, dim=1)
-        hidden = torch.relu(self._adain(self.conv1(features), gamma1, beta1))
-        return features + self._adain(self.conv2(hidden), gamma2, beta2)
+    def forward(self, features: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        gamma, beta = self.style(style).chunk(2, dim=1)
+        return gamma * self.norm(features) + beta
 
 
-class StyleEncoder(nn.Module):
-    """Image (B, 3, H, W) in [-1, 1] -> style vector (B, ``style_dim``).
-
-    7x7 conv to ``dim`` channels, ``downsamplings`` stride-2 4x4 convs (channels doubled
-    up to 4 x ``dim``), ReLU after each, global average pooling, 1x1 conv.
-    """
-
-    def __init__(self, dim: int = 64, style_dim: int = 8, downsamplings: int = 4):
-        super().__init__()
-        layers: list[nn.Module] = [nn.Conv2d(3, dim, 7, 1, 3), nn.ReLU(inplace=True)]
-        channels = dim
-        for index in range(downsamplings):
-            out = min(channels * 2, 4 * dim) if index < 2 else channels
-            layers += [nn.Conv2d(channels, out, 4, 2, 1), nn.ReLU(inplace=True)]
-            channels = out
-        layers += [nn.AdaptiveAvgPool2d(1), nn.Conv2d(channels, style_dim, 1)]
-        self.body = nn.Sequential(*layers)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.body(images).flatten(1)
-
-
-def _upsampling_layer(channels: int) -> list[nn.Module]:
-    """Stride-2 4x4 transposed conv halving the channels, layer norm (GroupNorm(1)), ReLU."""
-    return [
-        nn.ConvTranspose2d(channels, channels // 2, 4, 2, 1, bias=False),
-        nn.GroupNorm(1, channels // 2),
-        nn.ReLU(inplace=True),
-    ]
-
-
-class AdaINGenerator(nn.Module):
-    """Content encoder + AdaIN decoder: ``forward(images, style (B, style_dim)) -> images``.
-
-    Sizes: ``dim`` channels after the stem, 4 x ``dim`` in the bottleneck (1/4 resolution),
-    ``content_blocks`` plain residual blocks, ``style_blocks`` AdaIN residual blocks, an MLP
-    (``style_dim`` -> ``mlp_dim`` -> ``mlp_dim`` -> AdaIN parameters). Output in [-1, 1].
-    """
+class AdaINConv(nn.Module):
+    """Conv (or stride-2 transposed conv, ``transposed``) with bias -> AdaIN -> LeakyReLU."""
 
     def __init__(
         self,
-        dim: int = 64,
-        style_dim: int = 8,
-        content_blocks: int = 4,
-        style_blocks: int = 4,
-        mlp_dim: int = 256,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int,
+        style_dim: int,
+        transposed: bool = False,
     ):
         super().__init__()
-        channels = bottleneck_channels(dim)
-        down, _ = downsampling(dim)
-        self.content = nn.Sequential(
-            *conv_norm_relu(3, dim, 7),
-            down,
-            *[ResidualBlock(channels) for _ in range(content_blocks)],
-        )
-        self.blocks = nn.ModuleList(AdaINResidualBlock(channels) for _ in range(style_blocks))
-        total = sum(block.num_params for block in self.blocks)
-        self.mlp = nn.Sequential(
-            nn.Linear(style_dim, mlp_dim),
-            nn.ReLU(inplace=True),
-            nn.Linear(mlp_dim, mlp_dim),
-            nn.ReLU(inplace=True),
-            nn.Linear(mlp_dim, total),
-        )
-        self.decoder = nn.Sequential(
-            *_upsampling_layer(channels),
-            *_upsampling_layer(channels // 2),
-            nn.Conv2d(dim, 3, 7, 1, 3),
-            nn.Tanh(),
-        )
+        padding = (kernel_size - 1) // 2 if stride == 1 else 1
+        conv_type = nn.ConvTranspose2d if transposed else nn.Conv2d
+        self.conv = conv_type(in_channels, out_channels, kernel_size, stride, padding)
+        self.norm = AdaIN(out_channels, style_dim)
+
+    def forward(self, features: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        out = self.norm(self.conv(features), style)
+        return nn.functional.leaky_relu(out, LEAKY_SLOPE)
+
+
+class AdaINResidualBlock(nn.Module):
+    """x + AdaIN(conv3x3(LeakyReLU(AdaIN(conv3x3(x))))); bias-free convs, channels unchanged."""
+
+    def __init__(self, channels: int, style_dim: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, 1, 1, bias=False)
+        self.norm1 = AdaIN(channels, style_dim)
+        self.conv2 = nn.Conv2d(channels, channels, 3, 1, 1, bias=False)
+        self.norm2 = AdaIN(channels, style_dim)
+
+    def forward(self, features: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        hidden = nn.functional.leaky_relu(self.norm1(self.conv1(features), style), LEAKY_SLOPE)
+        return features + self.norm2(self.conv2(hidden), style)
+
+
+class AdaINTranslator(nn.Module):
+    """``forward(images, style (B, style_dim)) -> images`` in [-1, 1] (see the module doc)."""
+
+    def __init__(
+        self, conv_dim: int = 128, res_blocks: int = 4, downsamplings: int = 1, style_dim: int = 256
+    ):
+        super().__init__()
+        layers: list[nn.Module] = [AdaINConv(3, conv_dim, 7, 1, style_dim)]
+        channels = conv_dim
+        for _ in range(downsamplings):
+            layers.append(AdaINConv(channels, channels * 2, 4, 2, style_dim))
+            channels *= 2
+        layers += [AdaINResidualBlock(channels, style_dim) for _ in range(res_blocks)]
+        for _ in range(downsamplings):
+            layers.append(AdaINConv(channels, channels // 2, 4, 2, style_dim, transposed=True))
+            channels //= 2
+        self.layers = nn.ModuleList(layers)
+        self.head = nn.Conv2d(channels, 3, 7, 1, 3)
 
     def forward(self, images: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        features = self.content(images)
-        params = self.mlp(style.to(images.dtype))
-        offset = 0
-        for block in self.blocks:
-            features = block(features, params[:, offset : offset + block.num_params])
-            offset += block.num_params
-        return self.decoder(features)
+        style = style.to(images.dtype)[:, :, None, None]
+        features = images
+        for layer in self.layers:
+            features = layer(features, style)
+        return torch.tanh(self.head(features))
+
+
+class StyleEncoder(nn.Module):
+    """Image (B, 3, H, W) in [-1, 1] -> style vector (B, ``style_dim``) (see the module doc)."""
+
+    def __init__(self, dim: int = 16, layers: int = 4, style_dim: int = 256):
+        super().__init__()
+        modules: list[nn.Module] = [nn.Conv2d(3, dim, 7, 1, 3), nn.LeakyReLU(LEAKY_SLOPE)]
+        channels = dim
+        for _ in range(layers):
+            modules += [nn.Conv2d(channels, channels * 2, 4, 2, 1), nn.LeakyReLU(LEAKY_SLOPE)]
+            channels *= 2
+        modules.append(nn.AdaptiveAvgPool2d(1))
+        self.body = nn.Sequential(*modules)
+        self.head = nn.Conv2d(channels, style_dim, 1)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(images)).flatten(1)

@@ -1,38 +1,50 @@
-"""DAI2I: domain adaptive image-to-image translation (Chen, Xu, Jia; CVPR 2020), from the paper.
+"""DAI2I: domain adaptive image-to-image translation (Chen, Xu, Jia; CVPR 2020), after the authors' code.
 
 DAI2I reuses a translator trained on the source data (here the harness's trained
 ``stargan``, frozen) on a new image domain (statues, paintings, avatars ...) for which only
-unlabelled images exist. Two branches wrap the frozen base translator B:
+unlabelled images exist. The reference is the authors' code (xiaogang00/DAI2I, commit
+3126021: ``network/adain_net.py``, ``stargan_model.py``, ``Adapt_Net.py``, ``GanLoss.py``,
+``optimizer/optim_trainable_space.py``); where the paper reads differently, the paper's
+version is a named switch (below). With y a target-domain face and s = E(y) its own style
+(the shared style encoder):
 
-- ``to_source`` maps a target-domain face y into the base translator's input domain:
-  ``x_hat = G_ts(y, s_src)`` with ``s_src`` a learned style vector of the source domain;
-- the base translator edits the expression there: ``x_hat' = B(x_hat, c)``;
-- ``to_target`` maps the result back with the input's own style ``s_y = E(y)``:
-  ``y' = G_st(x_hat', s_y)`` (the output); ``y_rec = G_st(x_hat, s_y)`` must give y back.
+- ``to_source`` maps y into the base translator's input domain: ``x_hat = G_ts(y, s)``;
+- the base translator edits the expression there: ``x_edit = B(x_hat, c)``;
+- ``to_target`` maps the result back: ``y' = G_st(x_edit, s)`` (the output).
 
-Both branches are AdaIN generators (:mod:`models.adain`) sharing one style encoder E; each
-domain has a multi-scale spectral-norm LSGAN discriminator (:mod:`models.multiscale_critic`):
-D_S sees real source faces vs ``x_hat``, D_T real target faces vs ``y'`` and ``y_rec``.
-Generator losses (weights: the paper's, in params.yaml):
+Networks (:mod:`models.adain`, :mod:`models.multiscale_critic`, :mod:`models.edit_classifier`):
+two AdaIN translators (conv_dim 128, one downsampling, 4 residual blocks at 256 channels,
+AdaIN from a 256-d style in every layer), the style encoder (7x7 conv 3 -> 16, four stride-2
+convs to 256), one spectral-norm critic for the source domain (6 layers; outputs after
+layers 4-6 and a final 2x2 conv at 128 px) and an expression classifier with BatchNorm.
 
-- GAN (1): LSGAN on ``x_hat`` (D_S) and on ``y'``, ``y_rec`` (D_T);
-- classification (10): the frozen base critic's expression head on ``x_hat'`` must say c
-  (the source-like image must be one the base translator can edit);
-- reconstruction: L1 (10) + perceptual (1) between ``y_rec`` and y;
-- feature analogy (10): in the perceptual network's feature space the edit made in the
-  target domain equals the base translator's edit in the source domain,
-  ``phi(y') - phi(y_rec) = phi(x_hat') - phi(x_hat)`` (L1; the source side is the
-  reference and gets no gradient).
+One step (labels c uniform over the base's classes, drawn per image; a second draw c2):
 
-Our reading where the paper leaves room: MUNIT-sized branches (conv_dim 64, 4 + 4 residual
-blocks, style_dim 8), 3 discriminator scales, both networks updated every step, batch 24,
-Adam 1e-4 (0.5, 0.999), no learning-rate decay. The perceptual network is VGG-19 (ImageNet)
-or, where that file cannot be had, the documented substitute of :mod:`models.perceptual`.
+1. critic: ``gan_d(D(source faces) as real, D(x_hat) as fake)`` x ``lambda_gan``;
+2. classifier: cross-entropy of ``C(B(source faces, c2))`` against c2 (the base's edits of
+   real source faces; C stays in train mode, as in the authors' code);
+3. branches (every ``generator_every`` steps; the same x_hat / x_edit / y' as step 1):
+   ``gan_g(D(x_hat))`` x ``lambda_gan``; ``CE(C(x_edit), c)`` x ``lambda_cls`` (10);
+   reconstruction ``y_rec = G_st(B(x_hat, neutral), s)``: L1 to y x ``lambda_rec`` (10) +
+   MSE of the perceptual network's first tap (relu3_1) against y's x ``lambda_perceptual``
+   (1); feature analogy x ``lambda_analogy`` (10): over relu3_1/4_1/5_1,
+   ``mean |(phi(y') - phi(y)) - scale * (phi(x_edit) - phi(x_hat))|`` with each layer's
+   features normalised by a BatchNorm without affine parameters (one for the x pair, one for
+   the y pair; running statistics updated with the four maps, then used to normalise them),
+   gradients through both sides.
 
-One adapted model per target dataset (``bench adapt --model dai2i --dataset D``,
-``checkpoints/dai2i/D/model.pt``). For the training dataset itself there is nothing to
-adapt: the checkpoint holds only the base translator and :meth:`DAI2I.translate` is the
-base translator's (``adapted_to`` None; the tables say so).
+Adam (1e-4, betas 0.5 / 0.999) for branches, critic and classifier; no learning-rate
+schedule. Switches (``model_settings.dai2i``): ``gan_loss`` ``norm`` (the authors'
+unsquared L2 norm with swapped labels) | ``lsgan`` (mean squares, real -> 1: the
+paper's LSGAN); ``reconstruction`` ``base_neutral`` (the authors' ``BAGB``) | ``direct``
+(``G_st(x_hat, s)``, the authors' ``BAB`` option and the paper's cycle); ``analogy_norm``
+``batchnorm`` (code) | ``none`` (the paper's plain feature differences).
+
+The perceptual network is VGG-19 (ImageNet) or, where that file cannot be had, the
+documented substitute of :mod:`models.perceptual`. One adapted model per target dataset
+(``bench adapt --model dai2i --dataset D``, ``checkpoints/dai2i/D/model.pt``). For the
+training dataset itself there is nothing to adapt: the checkpoint holds only the base
+translator and :meth:`DAI2I.translate` is the base translator's (``adapted_to`` None).
 """
 
 from __future__ import annotations
@@ -46,108 +58,147 @@ from torch import nn
 
 from bench.core.errors import UserError
 from bench.core.tensors import to_model_range
-from bench.core.vocabulary import EXPRESSIONS
+from bench.core.vocabulary import EXPRESSIONS, NEUTRAL, expression_index
 from models import hyperparameters
-from models.adain import AdaINGenerator, StyleEncoder
-from models.blocks import adam_pair, decay_learning_rates, optimisation_step
-from models.multiscale_critic import MultiScaleCritic, lsgan_critic_loss, lsgan_generator_loss
+from models.adain import AdaINTranslator, StyleEncoder
+from models.blocks import optimisation_step
+from models.edit_classifier import EditClassifier
+from models.multiscale_critic import GAN_LOSSES, MultiScaleCritic, critic_loss, generator_loss
 from models.trainable import TrainableGenerator, TrainBatch
+
+RECONSTRUCTIONS = ("base_neutral", "direct")
+ANALOGY_NORMS = ("batchnorm", "none")
 
 
 @dataclass(frozen=True)
 class DAI2ISettings:
-    """DAI2I's hyper-parameters (defaults: the paper's where it gives them; see module doc)."""
+    """DAI2I's hyper-parameters (defaults: the authors' code; see the module doc)."""
 
     base: str = "stargan"
     """Registered StarGAN-family model whose trained checkpoint is the frozen base translator."""
-    conv_dim: int = 64
-    """Channels of each branch's first layer (x4 in the bottleneck)."""
-    style_dim: int = 8
-    content_blocks: int = 4
-    style_blocks: int = 4
-    mlp_dim: int = 256
+    conv_dim: int = 128
+    """Channels of each branch's first layer (doubled per downsampling)."""
+    res_blocks: int = 4
+    downsamplings: int = 1
+    style_dim: int = 256
+    style_encoder_dim: int = 16
+    """Channels of the style encoder's first conv (doubled by each of its stride-2 convs)."""
+    style_encoder_layers: int = 4
     critic_dim: int = 64
-    critic_layers: int = 4
+    critic_layers: int = 6
+    """Stride-2 convs of the critic; the final conv's kernel is image_size / 2**critic_layers."""
     critic_scales: int = 3
+    """Critic outputs from the last ``critic_scales`` layers (plus the final conv's)."""
     lambda_gan: float = 1.0
     lambda_cls: float = 10.0
     lambda_rec: float = 10.0
     lambda_perceptual: float = 1.0
     lambda_analogy: float = 10.0
+    analogy_scale: float = 1.0
     lr_generator: float = 1e-4
     lr_critic: float = 1e-4
+    lr_classifier: float = 1e-4
     beta1: float = 0.5
     beta2: float = 0.999
-    decay_fraction: float = 0.0
+    generator_every: int = 1
+    """The branches are updated on every ``generator_every``-th step (the authors' n_dis)."""
+    gan_loss: str = "norm"
+    reconstruction: str = "base_neutral"
+    analogy_norm: str = "batchnorm"
     perceptual: str = "vgg19_imagenet"
     """Weights-manager asset of the perceptual network (substitute: see models.perceptual)."""
 
 
+def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    """A one-line :class:`UserError` unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise UserError(
+            f"params model_settings.dai2i.{name} must be one of {', '.join(choices)}, got {value!r}"
+        )
+
+
 class Branches(nn.Module):
-    """The trained generators: ``to_source`` (G_ts), ``to_target`` (G_st), the style encoder E
-    and the source domain's style vector. ``forward`` runs one adaptation pass."""
+    """The trained translation network: ``to_source`` (G_ts), ``to_target`` (G_st) and the
+    style encoder E they share (the authors' ``Generator_split_v2``: main1, main2, im2style)."""
 
     def __init__(self, hp: DAI2ISettings):
         super().__init__()
         sizes = dict(
-            dim=hp.conv_dim,
+            conv_dim=hp.conv_dim,
+            res_blocks=hp.res_blocks,
+            downsamplings=hp.downsamplings,
             style_dim=hp.style_dim,
-            content_blocks=hp.content_blocks,
-            style_blocks=hp.style_blocks,
-            mlp_dim=hp.mlp_dim,
         )
-        self.to_source = AdaINGenerator(**sizes)
-        self.to_target = AdaINGenerator(**sizes)
-        self.style = StyleEncoder(hp.conv_dim, hp.style_dim)
-        self.source_style = nn.Parameter(torch.zeros(1, hp.style_dim))
+        self.to_source = AdaINTranslator(**sizes)
+        self.to_target = AdaINTranslator(**sizes)
+        self.style = StyleEncoder(hp.style_encoder_dim, hp.style_encoder_layers, hp.style_dim)
 
     def forward(
-        self, target_images: torch.Tensor, labels: torch.Tensor, base: nn.Module
+        self, target_images: torch.Tensor, labels: torch.Tensor, base: Any
     ) -> dict[str, torch.Tensor]:
-        """y (B, 3, H, W) in [-1, 1], labels (B,) -> x_hat, x_hat_edit, output, reconstruction.
+        """y (B, 3, H, W) in [-1, 1], labels (B,) -> style, x_hat, x_edit, output.
 
         ``base(images, labels)`` is the frozen translator (differentiable w.r.t. its input).
         """
         style = self.style(target_images)
-        source_like = self.to_source(
-            target_images, self.source_style.expand(len(target_images), -1)
-        )
-        edited = base(source_like, labels).clamp(-1.0, 1.0)
+        source_like = self.to_source(target_images, style)
+        edited = base(source_like, labels)
         return {
+            "style": style,
             "x_hat": source_like,
-            "x_hat_edit": edited,
+            "x_edit": edited,
             "output": self.to_target(edited, style),
-            "reconstruction": self.to_target(source_like, style),
         }
 
 
-class Critics(nn.Module):
-    """One multi-scale critic per domain: ``forward(source_images, target_images)``."""
+class AnalogyNorms(nn.Module):
+    """Per perceptual layer, a BatchNorm without affine parameters for the source-side pair
+    (x_hat, x_edit) and one for the target-side pair (y, y'); sized lazily (the perceptual
+    network is chosen at run time) and kept in the checkpoint for an exact resume."""
 
-    def __init__(self, image_size: int, hp: DAI2ISettings):
+    def __init__(self, layers: int):
         super().__init__()
-        sizes = dict(dim=hp.critic_dim, layers=hp.critic_layers, scales=hp.critic_scales)
-        self.source = MultiScaleCritic(image_size, **sizes)
-        self.target = MultiScaleCritic(image_size, **sizes)
+        self.source = nn.ModuleList(nn.LazyBatchNorm2d(affine=False) for _ in range(layers))
+        self.target = nn.ModuleList(nn.LazyBatchNorm2d(affine=False) for _ in range(layers))
+
+    def materialise(self, channels: tuple[int, ...], device: torch.device) -> None:
+        """Give the running statistics their sizes (no-op once sized or loaded)."""
+        for norms in (self.source, self.target):
+            for norm, size in zip(norms, channels, strict=True):
+                if norm.has_uninitialized_params():
+                    norm.initialize_parameters(torch.zeros(1, size, 1, 1))
+        self.to(device)
+
+    @staticmethod
+    def _normalise(norm: nn.Module, pair: tuple[torch.Tensor, torch.Tensor]) -> list[torch.Tensor]:
+        with torch.no_grad():  # train-mode passes: only the running statistics change
+            for features in pair:
+                nn.functional.batch_norm(
+                    features.float(),
+                    norm.running_mean,
+                    norm.running_var,
+                    training=True,
+                    momentum=norm.momentum,
+                    eps=norm.eps,
+                )
+        return [
+            nn.functional.batch_norm(
+                features.float(), norm.running_mean, norm.running_var, training=False, eps=norm.eps
+            )
+            for features in pair
+        ]
 
     def forward(
-        self, source_images: torch.Tensor, target_images: torch.Tensor
+        self,
+        layer: int,
+        source_pair: tuple[torch.Tensor, ...],
+        target_pair: tuple[torch.Tensor, ...],
     ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        return self.source(source_images), self.target(target_images)
-
-
-def _split(maps: list[torch.Tensor], real: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    return [m[:real] for m in maps], [m[real:] for m in maps]
-
-
-def _l1_features(a: list[torch.Tensor], b: list[torch.Tensor]) -> torch.Tensor:
-    """Sum over layers of the mean absolute difference of two feature lists."""
-    return sum((x.float() - y.float()).abs().mean() for x, y in zip(a, b, strict=True))
-
-
-def _differences(a: list[torch.Tensor], b: list[torch.Tensor]) -> list[torch.Tensor]:
-    """Layer-wise ``a - b`` of two feature lists (float32)."""
-    return [x.float() - y.float() for x, y in zip(a, b, strict=True)]
+        """Normalised (x_hat, x_edit) and (y, y') features of perceptual layer ``layer``."""
+        return (
+            self._normalise(self.source[layer], source_pair),
+            self._normalise(self.target[layer], target_pair),
+        )
 
 
 class DAI2I(TrainableGenerator):
@@ -177,6 +228,9 @@ class DAI2I(TrainableGenerator):
         from models.registry import MODELS
 
         hp = hyperparameters.resolve(self.Settings, settings, self.name)
+        check_choice("gan_loss", hp.gan_loss, GAN_LOSSES)
+        check_choice("reconstruction", hp.reconstruction, RECONSTRUCTIONS)
+        check_choice("analogy_norm", hp.analogy_norm, ANALOGY_NORMS)
         super().__init__(image_size, num_expressions, **asdict(hp))
         self.hp = hp
         if base_config is None:
@@ -190,7 +244,12 @@ class DAI2I(TrainableGenerator):
         self.base.requires_grad_(False)
         if adapted_to is not None:
             self.branches = Branches(hp)
-            self.critics = Critics(image_size, hp)
+            self.critic = MultiScaleCritic(
+                image_size, hp.critic_dim, hp.critic_layers, hp.critic_scales
+            )
+            self.classifier = EditClassifier(image_size, num_expressions)
+            if hp.analogy_norm == "batchnorm":
+                self.analogy_norms = AnalogyNorms(3)
         self.use_perceptual(None)
         self._target_images: torch.Tensor | None = None
 
@@ -264,7 +323,8 @@ class DAI2I(TrainableGenerator):
         self._target_images = images
 
     def prepare(self, data: Any, device: torch.device) -> None:
-        """Load the perceptual network (weights manager) and put the target images on ``device``."""
+        """Load the perceptual network (weights manager), size the analogy norms and put the
+        target images on ``device``."""
         from models.perceptual import perceptual_network
 
         if not self.adapted:
@@ -274,19 +334,59 @@ class DAI2I(TrainableGenerator):
         if self.perceptual is None:
             self.use_perceptual(perceptual_network(self.hp.perceptual))
         self.perceptual.to(device)
+        if self.hp.analogy_norm == "batchnorm":
+            self.analogy_norms.materialise(tuple(self.perceptual.channels), device)
         self._target_images = self._target_images.to(device)
 
     def training_modules(self) -> dict[str, nn.Module]:
-        return {"generator": self.branches, "critic": self.critics}
+        return {"generator": self.branches, "critic": self.critic, "classifier": self.classifier}
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return adam_pair(self.branches, self.critics, self.hp)
+        hp = self.hp
+        betas = (hp.beta1, hp.beta2)
+        return {
+            name: torch.optim.Adam(net.parameters(), lr=lr, betas=betas)
+            for name, net, lr in (
+                ("generator", self.branches, hp.lr_generator),
+                ("critic", self.critic, hp.lr_critic),
+                ("classifier", self.classifier, hp.lr_classifier),
+            )
+        }
 
     def _target_batch(self, size: int, device: torch.device) -> torch.Tensor:
         """``size`` target-domain faces drawn with torch's global (CPU) RNG, in [-1, 1]."""
         assert self._target_images is not None
         index = torch.randint(len(self._target_images), (size,))
         return to_model_range(self._target_images[index.to(self._target_images.device)]).to(device)
+
+    def _random_labels(self, size: int, device: torch.device) -> torch.Tensor:
+        """One expression per image, uniform over the base's classes (torch's global CPU RNG)."""
+        return torch.randint(self.num_expressions, (size,)).to(device)
+
+    def _reconstruct(self, branches: nn.Module, out: dict[str, torch.Tensor]) -> torch.Tensor:
+        """y_rec: back through the base with the neutral label (code) or directly (``direct``)."""
+        source_like = out["x_hat"]
+        if self.hp.reconstruction == "base_neutral":
+            neutral = torch.full(
+                (len(source_like),),
+                expression_index(NEUTRAL),
+                dtype=torch.int64,
+                device=source_like.device,
+            )
+            source_like = self._base_translate(source_like, neutral)
+        return branches.to_target(source_like, out["style"])
+
+    def _analogy(self, features: Mapping[str, list[torch.Tensor]], scale: float) -> torch.Tensor:
+        """Sum over layers of mean |(phi(y') - phi(y)) - scale (phi(x_edit) - phi(x_hat))|."""
+        total = torch.zeros((), device=features["y"][0].device)
+        for layer in range(len(features["y"])):
+            source = (features["x_hat"][layer].float(), features["x_edit"][layer].float())
+            target = (features["y"][layer].float(), features["output"][layer].float())
+            if self.hp.analogy_norm == "batchnorm":
+                source, target = self.analogy_norms(layer, source, target)
+            shift_source = (source[1] - source[0]) * scale
+            total = total + ((target[1] - target[0]) - shift_source).abs().mean()
+        return total
 
     def train_step(
         self,
@@ -296,42 +396,48 @@ class DAI2I(TrainableGenerator):
         step: int,
         total_steps: int,
     ) -> dict[str, float]:
-        """One critic update and one branch update (see the module doc for the losses)."""
+        """One critic, one classifier and (every ``generator_every`` steps) one branch update."""
         hp = self.hp
         assert self.perceptual is not None
-        decay_learning_rates(optimizers, hp, step, total_steps)
-        branches, critics = nets["generator"], nets["critic"]
-        source, labels = batch.source, batch.target_expression
+        branches, critic, classifier = nets["generator"], nets["critic"], nets["classifier"]
+        source = batch.source
         target = self._target_batch(len(batch), source.device)
-        size = len(target)
+        labels = self._random_labels(len(target), source.device)
 
         with self.amp():
             out = branches(target, labels, self._base_translate)
-            fakes_target = torch.cat([out["output"], out["reconstruction"]]).detach()
-            source_maps, target_maps = critics(
-                torch.cat([source, out["x_hat"].detach()]), torch.cat([target, fakes_target])
+            d_loss = hp.lambda_gan * critic_loss(
+                critic(source), critic(out["x_hat"].detach()), hp.gan_loss
             )
-            critic_loss = lsgan_critic_loss(*_split(source_maps, len(source))) + lsgan_critic_loss(
-                *_split(target_maps, size)
-            )
-        optimisation_step(optimizers["critic"], critic_loss)
+        optimisation_step(optimizers["critic"], d_loss)
+
+        edit_labels = self._random_labels(len(source), source.device)
+        with self.amp():
+            with torch.no_grad():
+                edits = self._base_translate(source, edit_labels)
+            c_loss = nn.functional.cross_entropy(classifier(edits).float(), edit_labels)
+        optimisation_step(optimizers["classifier"], c_loss)
+        losses = {"d": d_loss.item(), "c": c_loss.item()}
+        if step % hp.generator_every:
+            return losses
 
         with self.amp():
-            source_maps, target_maps = critics(
-                out["x_hat"], torch.cat([out["output"], out["reconstruction"]])
-            )
-            gan = lsgan_generator_loss(source_maps) + lsgan_generator_loss(target_maps)
-            _, logits = self.base.critic(out["x_hat_edit"])
-            cls = nn.functional.cross_entropy(logits.float(), labels)
-            rec = (out["reconstruction"].float() - target).abs().mean()
-            features = {k: self.perceptual(out[k]) for k in ("output", "reconstruction")}
-            perceptual = _l1_features(features["reconstruction"], self.perceptual(target))
-            with torch.no_grad():
-                source_edit = _differences(
-                    self.perceptual(out["x_hat_edit"]), self.perceptual(out["x_hat"])
+            gan = generator_loss(critic(out["x_hat"]), hp.gan_loss)
+            cls = nn.functional.cross_entropy(classifier(out["x_edit"]).float(), labels)
+            reconstruction = self._reconstruct(branches, out)
+            rec = (reconstruction.float() - target).abs().mean()
+            features = {
+                key: self.perceptual(value)
+                for key, value in (
+                    ("y", target),
+                    ("x_hat", out["x_hat"]),
+                    ("x_edit", out["x_edit"]),
+                    ("output", out["output"]),
                 )
-            target_edit = _differences(features["output"], features["reconstruction"])
-            analogy = _l1_features(target_edit, source_edit)
+            }
+            rec_features = self.perceptual(reconstruction, taps=1)[0].float()
+            perceptual = nn.functional.mse_loss(rec_features, features["y"][0].float().detach())
+            analogy = self._analogy(features, hp.analogy_scale)
             loss = (
                 hp.lambda_gan * gan
                 + hp.lambda_cls * cls
@@ -340,8 +446,7 @@ class DAI2I(TrainableGenerator):
                 + hp.lambda_analogy * analogy
             )
         optimisation_step(optimizers["generator"], loss)
-        return {
-            "d": critic_loss.item(),
+        return losses | {
             "g_gan": gan.item(),
             "g_cls": cls.item(),
             "g_rec": rec.item(),

@@ -24,20 +24,25 @@ from models.stargan import StarGAN
 TINY_BASE = dict(conv_dim=8, res_blocks=1, critic_dim=16, critic_layers=3)
 TINY = dict(
     conv_dim=8,
-    content_blocks=1,
-    style_blocks=1,
-    mlp_dim=32,
+    res_blocks=1,
+    style_dim=16,
+    style_encoder_dim=4,
+    style_encoder_layers=2,
     critic_dim=8,
-    critic_layers=2,
+    critic_layers=4,
     critic_scales=2,
     lr_generator=1e-3,
     lr_critic=1e-3,
+    lr_classifier=1e-3,
 )
 
 
 class FixedFilters(nn.Module):
-    """A hand-made (not learned, not random) stand-in for the perceptual network in tests:
-    per-channel 2x2 average pooling and horizontal / vertical Sobel responses."""
+    """A hand-made (not learned, not random) stand-in for the perceptual network in tests, with
+    three taps like VGG's relu3_1/4_1/5_1: per-channel 2x2 average pooling, horizontal and
+    vertical Sobel responses, and their 4x4 average."""
+
+    channels = (3, 6, 6)
 
     def __init__(self):
         super().__init__()
@@ -45,9 +50,14 @@ class FixedFilters(nn.Module):
         kernels = torch.stack([sobel, sobel.T]).unsqueeze(1).repeat(3, 1, 1, 1)  # 6, 1, 3, 3
         self.register_buffer("kernels", kernels)
 
-    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+    def forward(self, images: torch.Tensor, taps: int | None = None) -> list[torch.Tensor]:
         edges = nn.functional.conv2d(images.float(), self.kernels, padding=1, groups=3)
-        return [nn.functional.avg_pool2d(images.float(), 2), edges]
+        features = [
+            nn.functional.avg_pool2d(images.float(), 2),
+            edges,
+            nn.functional.avg_pool2d(edges, 4),
+        ]
+        return features[:taps]
 
     def describe(self) -> dict:
         return {"network": "test_fixed_filters", "sha256": "none", "substitute_for": None}
@@ -135,13 +145,14 @@ def target_domain_score(model: DAI2I, classifier: nn.Module, target: torch.Tenso
 
 
 def reconstruction(model: DAI2I, target: torch.Tensor) -> float:
-    """Mean |G_st(G_ts(y), E(y)) - y| over the target-domain images, in [0, 2]."""
+    """Mean |y_rec - y| over the target-domain images, in [0, 2] (y_rec: back through the base
+    with the neutral label)."""
     model.eval()
     images = to_model_range(target)
     labels = torch.ones(len(images), dtype=torch.int64)
     with torch.no_grad():
         out = model.branches(images, labels, model._base_translate)
-    return (out["reconstruction"] - images).abs().mean().item()
+        return (model._reconstruct(model.branches, out) - images).abs().mean().item()
 
 
 def test_on_the_training_dataset_it_is_its_base_translator(tmp_path):
@@ -167,7 +178,7 @@ def test_adaptation_moves_the_outputs_toward_the_target_domain(
     fit(model, source, 60, tmp_path)
     after = target_domain_score(model, domain_classifier, target), reconstruction(model, target)
     assert after[0] > 0.8 and after[0] > before[0] + 0.3, (before, after)
-    assert after[1] < 0.6 * before[1], (before, after)
+    assert after[1] < 0.85 * before[1], (before, after)
     images = to_model_range(target[:4])
     with torch.no_grad():
         out = model.translate(images, torch.tensor([1, 2, 3, 4]))
@@ -221,7 +232,8 @@ def test_the_offline_substitute_is_a_pretrained_network_and_says_so():
     network = perceptual_network()
     assert network.describe()["substitute_for"] == "vgg19_imagenet"
     features = network(torch.rand(2, 3, 32, 32) * 2 - 1)
-    assert [f.shape[1] for f in features] == [64, 192]
+    assert tuple(f.shape[1] for f in features) == network.channels == (192, 288, 768)
+    assert network.describe()["layers"] == ["conv_4", "mixed_2", "mixed_7"]
     assert not any(p.requires_grad for p in network.parameters())
 
 
@@ -268,3 +280,28 @@ def test_bench_adapt_end_to_end_marks_the_adapted_rows(params_file, tmp_path, mo
     assert "missing‡" not in row
     assert "‡ dai2i was adapted" in markdown and "falls back to its base translator" in markdown
     assert yaml.safe_load(params_file.read_text())  # the params file itself is untouched
+
+
+def test_the_papers_switches_train_and_bad_values_are_one_line_errors(domains, tmp_path):
+    source, target = domains
+    torch.manual_seed(0)
+    paper = dict(TINY, gan_loss="lsgan", reconstruction="direct", analogy_norm="none")
+    model = DAI2I.from_base(StarGAN(32, **TINY_BASE), "synthetic_statue", **paper)
+    assert not hasattr(model, "analogy_norms")
+    model.use_perceptual(FixedFilters())
+    model.set_target_domain(target)
+    fit(model, source, 2, tmp_path)
+    for name in ("gan_loss", "reconstruction", "analogy_norm"):
+        with pytest.raises(UserError, match=f"dai2i.{name} must be one of"):
+            DAI2I.from_base(StarGAN(32, **TINY_BASE), "x", **{**TINY, name: "other"})
+
+
+def test_gan_losses_the_authors_norm_and_the_papers_least_squares():
+    from models.multiscale_critic import critic_loss, generator_loss
+
+    real, fake = [torch.ones(2, 1, 2, 2)], [torch.zeros(2, 1, 2, 2)]
+    # the authors' labels are swapped (fake -> 1, real -> 0) and the norm is not squared
+    assert critic_loss(real, fake, "norm").item() == pytest.approx(2 * 8**0.5)
+    assert generator_loss(fake, "norm").item() == 0.0
+    assert critic_loss(real, fake, "lsgan").item() == 0.0
+    assert generator_loss(fake, "lsgan").item() == 1.0
