@@ -128,10 +128,10 @@ def test_tables_show_set_level_values_flags_and_missing(evaluated):
     )
     latex = (tables / "comparison.tex").read_text()
     assert "$^\\dagger$" in latex and "†" not in latex
-    summary = pd.read_csv(tables / "comparison.csv", comment="#")
+    summary = pd.read_csv(tables / "comparison.csv")
     fid = summary[(summary.metric == "FID") & (summary.dataset == "synthetic")]
     assert len(fid) == 1 and fid["mean"].item() > 0 and np.isnan(fid["ci_low"].item())
-    per_target = pd.read_csv(tables / "per_expression.csv", comment="#")
+    per_target = pd.read_csv(tables / "per_expression.csv")
     assert set(per_target[per_target.metric == "FID"]["target_expression"]) == set(
         evaluated["targets"]
     )
