@@ -31,13 +31,19 @@ from bench.core.hashing import sha256_file
 from bench.core.progress import progress_bar
 from bench.core.tensors import to_model_range
 from bench.core.vocabulary import INDEX, parse_expressions
-from bench.synthesize import GENERATOR_FILE, OUTPUTS_MANIFEST, read_generator, read_outputs
+from bench.synthesize import (
+    GENERATOR_FILE,
+    OUTPUTS_MANIFEST,
+    check_outputs,
+    read_generator,
+    read_outputs,
+)
 from datasets.manifest import MANIFEST, read_info, read_manifest
 from datasets.tensors import decode_images
 from metrics.aggregate import summarise
 from metrics.base import EvaluationContext, Metric, ScoringBatch, SetValue
 from metrics.real_set import select_real_set
-from metrics.registry import METRICS
+from metrics.registry import METRICS, build_metric
 
 RECORD_KEYS = (
     "model",
@@ -65,12 +71,11 @@ def build_metrics(
     Returns the metrics and ``{metric name: reason}`` for those whose weights
     are missing; with ``strict`` a missing weight file raises instead.
     """
-    settings = params.get("metric_settings") or {}
     metrics: list[Metric] = []
     missing: dict[str, str] = {}
     for name in METRICS.parse(params["metrics"]):
         try:
-            metrics.append(METRICS.load(name)(**(settings.get(name) or {})).to(device))
+            metrics.append(build_metric(name, params.get("metric_settings")).to(device))
         except MissingWeightsError as error:
             if strict:
                 raise
@@ -156,6 +161,7 @@ def score(
     out_root = layout.outputs_dir(params, model_name, dataset)
     outputs = read_outputs(params, model_name, dataset)
     frame = read_manifest(data_root)
+    check_outputs(outputs, frame, out_root, data_root)
     by_id = frame.set_index("image_id")["file"]
     refs = reference_files(frame, outputs)
     # decode every distinct source and reference once

@@ -27,12 +27,13 @@ from bench.core.hashing import sha256_file
 from bench.core.progress import progress_bar
 from bench.core.tensors import to_model_range, to_uint8
 from bench.core.vocabulary import INDEX, NEUTRAL, parse_expressions
-from datasets.manifest import read_manifest
+from datasets.manifest import MANIFEST, read_manifest
 from datasets.png import save_png
 from datasets.tensors import decode_images
 from models.base import Generator, load_generator
 
 OUTPUTS_MANIFEST = "outputs.csv"
+OUTPUT_COLUMNS = ("output_id", "source_id", "subject", "target_expression", "file", "sha256")
 GENERATOR_FILE = "generator.json"
 
 
@@ -145,7 +146,49 @@ def read_outputs(params: dict[str, Any], model_name: str, dataset: str) -> pd.Da
         raise UserError(
             f"no outputs at {path.parent} (run `bench synthesize --model {model_name} --dataset {dataset}`)"
         )
-    return pd.read_csv(path, dtype={"subject": str, "source_id": str, "output_id": str})
+    return pd.read_csv(
+        path, dtype={"subject": str, "source_id": str, "output_id": str, "sha256": str}
+    )
+
+
+def check_outputs(
+    outputs: pd.DataFrame, manifest: pd.DataFrame, out_root: Path, data_root: Path
+) -> None:
+    """A one-line :class:`UserError` unless ``outputs.csv`` still fits the dataset and the disk.
+
+    Every output's source id must be in the dataset's manifest with the same
+    subject, every target a known expression, and every output file present
+    with the sha256 that ``outputs.csv`` records (a dataset re-prepared after
+    synthesis, or an outputs folder edited by hand, fails here).
+    """
+    path = out_root / OUTPUTS_MANIFEST
+    rerun = "re-run `bench synthesize` (or `bench run`)"
+    absent = [c for c in OUTPUT_COLUMNS if c not in outputs.columns]
+    if absent:
+        raise UserError(f"{path}: missing column(s) {absent}; {rerun}")
+    subjects = manifest.set_index("image_id")["subject"]
+    unknown = sorted(set(outputs["source_id"]) - set(subjects.index))
+    if unknown:
+        raise UserError(
+            f"{path}: source id(s) {unknown[:3]} ({len(unknown)} in all) are not in "
+            f"{data_root / MANIFEST}: the dataset changed after synthesis; {rerun}"
+        )
+    moved = outputs["subject"].to_numpy() != subjects.loc[outputs["source_id"]].to_numpy()
+    if moved.any():
+        row = outputs[moved].iloc[0]
+        raise UserError(
+            f"{path}: source {row['source_id']!r} is subject {row['subject']!r} there but "
+            f"{subjects[row['source_id']]!r} in {data_root / MANIFEST}; {rerun}"
+        )
+    bad_targets = sorted(set(outputs["target_expression"]) - set(INDEX))
+    if bad_targets:
+        raise UserError(f"{path}: unknown target expression(s) {bad_targets}; {rerun}")
+    for row in outputs.itertuples():
+        file = out_root / row.file
+        if not file.is_file():
+            raise UserError(f"{path}: listed output {file} does not exist; {rerun}")
+        if sha256_file(file) != row.sha256:
+            raise UserError(f"{path}: {file} differs from the sha256 recorded for it; {rerun}")
 
 
 def read_generator(params: dict[str, Any], model_name: str, dataset: str) -> dict[str, Any]:

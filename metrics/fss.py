@@ -18,7 +18,12 @@ import torch
 
 from bench.core.tensors import to_uint8
 from metrics.base import Column, EvaluationContext, Metric, ScoringBatch
-from metrics.deepface_weights import build_backbone, no_downloads, prepare_backbone
+from metrics.deepface_weights import (
+    build_backbone,
+    check_backbone,
+    no_downloads,
+    prepare_backbone,
+)
 
 
 def _bgr_arrays(images: torch.Tensor) -> list[np.ndarray]:
@@ -46,7 +51,7 @@ class FSS(Metric):
     )
 
     def __init__(self, backbone: str = "Dlib", normalization: str = "base") -> None:
-        self.backbone = backbone
+        self.backbone = check_backbone(backbone)
         self.normalization = normalization
         self._checksums = prepare_backbone(backbone)
         build_backbone(backbone)  # fail now, not in the middle of an evaluation

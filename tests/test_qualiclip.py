@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bench.core.errors import MissingWeightsError
+from bench.core.errors import MissingWeightsError, UserError
 
 
 def official_checkpoint(path: Path, seed: int = 0) -> Path:
@@ -106,5 +106,5 @@ def test_not_a_qualiclip_file_is_rejected(tmp_path):
     from metrics.qualiclip import load_qualiclip
 
     torch.save({"clip_model.visual.conv1.weight": torch.zeros(1)}, tmp_path / "bad.pth")
-    with pytest.raises(ValueError, match="prompts_features"):
+    with pytest.raises(UserError, match="prompts_features"):
         load_qualiclip(tmp_path / "bad.pth")
