@@ -4,15 +4,14 @@ Writes ``outputs/<model>/<dataset>/<target>/<source-id>.png``, ``outputs.csv``
 (output_id, source_id, subject, target_expression, file, sha256) and
 ``generator.json`` (which checkpoint made them, its sha256, what it was trained
 on and, for adapted models, which target-domain images it saw). The folder is
-built under a temporary name and swapped in at the end, so an interrupted run
-never leaves a half-written output set.
+built in a staging folder beside it and swapped in at the end
+(:func:`bench.core.atomic.staged_dir`): the old outputs stay until the new ones
+are complete, and an interrupted run's staging folder is removed by the next.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -88,39 +87,37 @@ def synthesize(params: dict[str, Any], model_name: str, dataset: str, device: to
             f"{model.image_size} px; prepare data and train with the same profile"
         )
     final = layout.outputs_dir(params, model_name, dataset)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}."))
     batch_size = int((params.get("evaluation") or {}).get("batch_size", 64))
     rows = []
-    try:
-        with progress_bar(
+    with (
+        atomic.staged_dir(final) as staging,
+        progress_bar(
             f"synthesize {model_name} on {dataset}", len(sources) * len(targets)
-        ) as advance:
-            for target in targets:
-                (staging / target).mkdir()
-                for start in range(0, len(sources), batch_size):
-                    batch = images[start : start + batch_size]
-                    labels = torch.full(
-                        (len(batch),), INDEX[target], dtype=torch.int64, device=device
+        ) as advance,
+    ):
+        for target in targets:
+            (staging / target).mkdir()
+            for start in range(0, len(sources), batch_size):
+                batch = images[start : start + batch_size]
+                labels = torch.full((len(batch),), INDEX[target], dtype=torch.int64, device=device)
+                with torch.inference_mode(), autocast(device):
+                    out = model.translate(to_model_range(batch.to(device)), labels)
+                pixels = to_uint8(out).permute(0, 2, 3, 1).cpu().numpy()
+                for offset, array in enumerate(pixels):
+                    source = sources.iloc[start + offset]
+                    rel = f"{target}/{source['image_id']}.png"
+                    save_png(array, staging / rel)
+                    rows.append(
+                        {
+                            "output_id": f"{source['image_id']}__{target}",
+                            "source_id": source["image_id"],
+                            "subject": source["subject"],
+                            "target_expression": target,
+                            "file": rel,
+                            "sha256": sha256_file(staging / rel),
+                        }
                     )
-                    with torch.inference_mode(), autocast(device):
-                        out = model.translate(to_model_range(batch.to(device)), labels)
-                    pixels = to_uint8(out).permute(0, 2, 3, 1).cpu().numpy()
-                    for offset, array in enumerate(pixels):
-                        source = sources.iloc[start + offset]
-                        rel = f"{target}/{source['image_id']}.png"
-                        save_png(array, staging / rel)
-                        rows.append(
-                            {
-                                "output_id": f"{source['image_id']}__{target}",
-                                "source_id": source["image_id"],
-                                "subject": source["subject"],
-                                "target_expression": target,
-                                "file": rel,
-                                "sha256": sha256_file(staging / rel),
-                            }
-                        )
-                    advance(len(batch))
+                advance(len(batch))
         table = pd.DataFrame(rows).sort_values("output_id").reset_index(drop=True)
         atomic.write_text(
             staging / OUTPUTS_MANIFEST, table.to_csv(index=False, lineterminator="\n")
@@ -130,12 +127,6 @@ def synthesize(params: dict[str, Any], model_name: str, dataset: str, device: to
             json.dumps(generator_record(params, checkpoint, model), indent=2, sort_keys=True)
             + "\n",
         )
-        if final.exists():
-            shutil.rmtree(final)
-        staging.rename(final)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     return final
 
 

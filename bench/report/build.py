@@ -9,9 +9,8 @@ import pandas as pd
 
 from bench import layout
 from bench.core import provenance
-from bench.core.errors import UserError
 from bench.core.progress import console
-from bench.evaluate import metric_columns, read_records
+from bench.evaluate import metric_columns, read_evaluation
 from bench.report import set_level
 from bench.report.columns import known_columns
 from bench.report.figures import comparison_grid, per_expression_plot, save_figure
@@ -72,15 +71,7 @@ def _figure_paths(params: dict[str, Any], stem: str) -> tuple[Path, Path]:
 
 def report(params: dict[str, Any], models: list[str], datasets: list[str]) -> list[Path]:
     """Write results/tables/* and results/figures/* for ``models`` x ``datasets``; return the paths."""
-    per_pair = []
-    for model in models:
-        for dataset in datasets:
-            path = layout.records_path(params, model, dataset)
-            if not path.is_file():
-                raise UserError(
-                    f"no records for {model} on {dataset} at {path} (run `bench evaluate` first)"
-                )
-            per_pair.append(read_records(path))
+    per_pair = [read_evaluation(params, m, d) for m in models for d in datasets]
     records = pd.concat(per_pair, ignore_index=True)
     record = report_record(params, per_pair)
     columns = known_columns(params["metrics"])
