@@ -4,8 +4,10 @@ Each output image is decoded once and fed to all metrics from the same batch.
 Writes ``results/records/<model>__<dataset>.parquet`` (one row per output,
 provenance, set-level values and missing metrics in the parquet metadata) and
 ``results/metrics/<model>__<dataset>.json`` (mean and bootstrap interval per
-per-image metric, the set-level values such as FID, and the reason of every
-metric that could not run), both atomically.
+per-image metric, the set-level values such as FID, the reason of every
+metric that could not run, and the parquet's sha256), each atomically and as
+one unit: the old JSON is removed first and the new one written last, so
+:func:`read_evaluation` refuses a pair that an interruption left behind.
 
 A metric whose weights are absent is reported as missing, with the reason,
 unless the evaluation is strict (``--strict``, or ``evaluation.strict`` in
@@ -34,6 +36,7 @@ from bench.core.vocabulary import INDEX, parse_expressions
 from bench.synthesize import (
     GENERATOR_FILE,
     OUTPUTS_MANIFEST,
+    check_outputs,
     generator_checkpoint,
     read_generator,
     read_outputs,
@@ -43,7 +46,10 @@ from datasets.tensors import decode_images
 from metrics.aggregate import summarise
 from metrics.base import EvaluationContext, Metric, ScoringBatch, SetValue
 from metrics.real_set import select_real_set
-from metrics.registry import METRICS
+from metrics.registry import METRICS, build_metric
+
+RECORDS_SHA256 = "records_sha256"
+"""Key of the metrics JSON that holds the sha256 of the records parquet written with it."""
 
 RECORD_KEYS = (
     "model",
@@ -71,12 +77,11 @@ def build_metrics(
     Returns the metrics and ``{metric name: reason}`` for those whose weights
     are missing; with ``strict`` a missing weight file raises instead.
     """
-    settings = params.get("metric_settings") or {}
     metrics: list[Metric] = []
     missing: dict[str, str] = {}
     for name in METRICS.parse(params["metrics"]):
         try:
-            metrics.append(METRICS.load(name)(**(settings.get(name) or {})).to(device))
+            metrics.append(build_metric(name, params.get("metric_settings")).to(device))
         except MissingWeightsError as error:
             if strict:
                 raise
@@ -162,6 +167,7 @@ def score(
     out_root = layout.outputs_dir(params, model_name, dataset)
     outputs = read_outputs(params, model_name, dataset)
     frame = read_manifest(data_root)
+    check_outputs(outputs, frame, out_root, data_root)
     by_id = frame.set_index("image_id")["file"]
     refs = reference_files(frame, outputs)
     # decode every distinct source and reference once
@@ -360,6 +366,10 @@ def evaluate(
     check_outputs_current(params, model_name, dataset)
     records = score(params, model_name, dataset, device, strict)
     path = layout.records_path(params, model_name, dataset)
+    metrics_file = layout.metrics_path(params, model_name, dataset)
+    # one unit: the old JSON goes first and the new one, naming the parquet's sha256, comes
+    # last, so an interruption leaves a pair that read_evaluation refuses
+    metrics_file.unlink(missing_ok=True)
     write_records(records, path)
     evaluation = params.get("evaluation") or {}
     summary = summarise(
@@ -390,9 +400,31 @@ def evaluate(
         },
         "generator": records.attrs.get("generator", {}),
         "provenance": _compact(records.attrs["provenance"]),
+        RECORDS_SHA256: sha256_file(path),
     }
     atomic.write_text(
-        layout.metrics_path(params, model_name, dataset),
-        json.dumps(body, indent=2, sort_keys=True, allow_nan=False) + "\n",
+        metrics_file, json.dumps(body, indent=2, sort_keys=True, allow_nan=False) + "\n"
     )
     return path
+
+
+def read_evaluation(params: dict[str, Any], model_name: str, dataset: str) -> pd.DataFrame:
+    """The records of (model, dataset), once its metrics JSON confirms they are complete.
+
+    ``bench evaluate`` writes the parquet and then the JSON with the parquet's
+    sha256; a missing JSON or another sha256 (an interrupted or mixed-up
+    evaluation) is a :class:`UserError` that says how to redo it.
+    """
+    path = layout.records_path(params, model_name, dataset)
+    metrics_file = layout.metrics_path(params, model_name, dataset)
+    redo = f"re-run `bench evaluate --model {model_name} --dataset {dataset}`"
+    if not path.is_file():
+        raise UserError(f"no records for {model_name} on {dataset} at {path}; {redo}")
+    if not metrics_file.is_file():
+        raise UserError(
+            f"{path} has no {metrics_file} beside it (an interrupted evaluation?); {redo}"
+        )
+    recorded = json.loads(metrics_file.read_text(encoding="utf-8")).get(RECORDS_SHA256)
+    if recorded != sha256_file(path):
+        raise UserError(f"{metrics_file} was not written with {path} (sha256 differs); {redo}")
+    return read_records(path)

@@ -30,7 +30,7 @@ from bench.evaluate import evaluation_context
 from datasets.manifest import read_manifest
 from datasets.tensors import decode_images
 from metrics.base import ScoringBatch
-from metrics.registry import METRICS
+from metrics.registry import METRICS, build_metric
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,6 @@ def measure(
     names = METRICS.parse(metric_names or params["metrics"])
     batches = stand_in_batches(params, dataset, images, batch_size, device)
     targets = tuple(parse_expressions(params["targets"]))
-    settings = params.get("metric_settings") or {}
     rows = []
     for name in names:
         if device.type == "cuda":
@@ -134,7 +133,7 @@ def measure(
         context = evaluation_context(params, "perf", dataset, device, targets)
         marks = [time.perf_counter()]
         try:
-            metric = METRICS.load(name)(**(settings.get(name) or {})).to(device)
+            metric = build_metric(name, params.get("metric_settings")).to(device)
             marks.append(time.perf_counter())
             with torch.inference_mode():
                 metric.begin(context)

@@ -4,15 +4,14 @@ Writes ``outputs/<model>/<dataset>/<target>/<source-id>.png``, ``outputs.csv``
 (output_id, source_id, subject, target_expression, file, sha256) and
 ``generator.json`` (which checkpoint made them, its sha256, what it was trained
 on and, for adapted models, which target-domain images it saw). The folder is
-built under a temporary name and swapped in at the end, so an interrupted run
-never leaves a half-written output set.
+built in a staging folder beside it and swapped in at the end
+(:func:`bench.core.atomic.staged_dir`): the old outputs stay until the new ones
+are complete, and an interrupted run's staging folder is removed by the next.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +26,13 @@ from bench.core.hashing import sha256_file
 from bench.core.progress import progress_bar
 from bench.core.tensors import to_model_range, to_uint8
 from bench.core.vocabulary import INDEX, NEUTRAL, parse_expressions
-from datasets.manifest import read_manifest
+from datasets.manifest import MANIFEST, read_manifest
 from datasets.png import save_png
 from datasets.tensors import decode_images
 from models.base import Generator, load_generator
 
 OUTPUTS_MANIFEST = "outputs.csv"
+OUTPUT_COLUMNS = ("output_id", "source_id", "subject", "target_expression", "file", "sha256")
 GENERATOR_FILE = "generator.json"
 
 
@@ -88,39 +88,37 @@ def synthesize(params: dict[str, Any], model_name: str, dataset: str, device: to
             f"{model.image_size} px; prepare data and train with the same profile"
         )
     final = layout.outputs_dir(params, model_name, dataset)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}."))
     batch_size = int((params.get("evaluation") or {}).get("batch_size", 64))
     rows = []
-    try:
-        with progress_bar(
+    with (
+        atomic.staged_dir(final) as staging,
+        progress_bar(
             f"synthesize {model_name} on {dataset}", len(sources) * len(targets)
-        ) as advance:
-            for target in targets:
-                (staging / target).mkdir()
-                for start in range(0, len(sources), batch_size):
-                    batch = images[start : start + batch_size]
-                    labels = torch.full(
-                        (len(batch),), INDEX[target], dtype=torch.int64, device=device
+        ) as advance,
+    ):
+        for target in targets:
+            (staging / target).mkdir()
+            for start in range(0, len(sources), batch_size):
+                batch = images[start : start + batch_size]
+                labels = torch.full((len(batch),), INDEX[target], dtype=torch.int64, device=device)
+                with torch.inference_mode(), autocast(device):
+                    out = model.translate(to_model_range(batch.to(device)), labels)
+                pixels = to_uint8(out).permute(0, 2, 3, 1).cpu().numpy()
+                for offset, array in enumerate(pixels):
+                    source = sources.iloc[start + offset]
+                    rel = f"{target}/{source['image_id']}.png"
+                    save_png(array, staging / rel)
+                    rows.append(
+                        {
+                            "output_id": f"{source['image_id']}__{target}",
+                            "source_id": source["image_id"],
+                            "subject": source["subject"],
+                            "target_expression": target,
+                            "file": rel,
+                            "sha256": sha256_file(staging / rel),
+                        }
                     )
-                    with torch.inference_mode(), autocast(device):
-                        out = model.translate(to_model_range(batch.to(device)), labels)
-                    pixels = to_uint8(out).permute(0, 2, 3, 1).cpu().numpy()
-                    for offset, array in enumerate(pixels):
-                        source = sources.iloc[start + offset]
-                        rel = f"{target}/{source['image_id']}.png"
-                        save_png(array, staging / rel)
-                        rows.append(
-                            {
-                                "output_id": f"{source['image_id']}__{target}",
-                                "source_id": source["image_id"],
-                                "subject": source["subject"],
-                                "target_expression": target,
-                                "file": rel,
-                                "sha256": sha256_file(staging / rel),
-                            }
-                        )
-                    advance(len(batch))
+                advance(len(batch))
         table = pd.DataFrame(rows).sort_values("output_id").reset_index(drop=True)
         atomic.write_text(
             staging / OUTPUTS_MANIFEST, table.to_csv(index=False, lineterminator="\n")
@@ -130,12 +128,6 @@ def synthesize(params: dict[str, Any], model_name: str, dataset: str, device: to
             json.dumps(generator_record(params, checkpoint, model), indent=2, sort_keys=True)
             + "\n",
         )
-        if final.exists():
-            shutil.rmtree(final)
-        staging.rename(final)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     return final
 
 
@@ -146,7 +138,49 @@ def read_outputs(params: dict[str, Any], model_name: str, dataset: str) -> pd.Da
         raise UserError(
             f"no outputs at {path.parent} (run `bench synthesize --model {model_name} --dataset {dataset}`)"
         )
-    return pd.read_csv(path, dtype={"subject": str, "source_id": str, "output_id": str})
+    return pd.read_csv(
+        path, dtype={"subject": str, "source_id": str, "output_id": str, "sha256": str}
+    )
+
+
+def check_outputs(
+    outputs: pd.DataFrame, manifest: pd.DataFrame, out_root: Path, data_root: Path
+) -> None:
+    """A one-line :class:`UserError` unless ``outputs.csv`` still fits the dataset and the disk.
+
+    Every output's source id must be in the dataset's manifest with the same
+    subject, every target a known expression, and every output file present
+    with the sha256 that ``outputs.csv`` records (a dataset re-prepared after
+    synthesis, or an outputs folder edited by hand, fails here).
+    """
+    path = out_root / OUTPUTS_MANIFEST
+    rerun = "re-run `bench synthesize` (or `bench run`)"
+    absent = [c for c in OUTPUT_COLUMNS if c not in outputs.columns]
+    if absent:
+        raise UserError(f"{path}: missing column(s) {absent}; {rerun}")
+    subjects = manifest.set_index("image_id")["subject"]
+    unknown = sorted(set(outputs["source_id"]) - set(subjects.index))
+    if unknown:
+        raise UserError(
+            f"{path}: source id(s) {unknown[:3]} ({len(unknown)} in all) are not in "
+            f"{data_root / MANIFEST}: the dataset changed after synthesis; {rerun}"
+        )
+    moved = outputs["subject"].to_numpy() != subjects.loc[outputs["source_id"]].to_numpy()
+    if moved.any():
+        row = outputs[moved].iloc[0]
+        raise UserError(
+            f"{path}: source {row['source_id']!r} is subject {row['subject']!r} there but "
+            f"{subjects[row['source_id']]!r} in {data_root / MANIFEST}; {rerun}"
+        )
+    bad_targets = sorted(set(outputs["target_expression"]) - set(INDEX))
+    if bad_targets:
+        raise UserError(f"{path}: unknown target expression(s) {bad_targets}; {rerun}")
+    for row in outputs.itertuples():
+        file = out_root / row.file
+        if not file.is_file():
+            raise UserError(f"{path}: listed output {file} does not exist; {rerun}")
+        if sha256_file(file) != row.sha256:
+            raise UserError(f"{path}: {file} differs from the sha256 recorded for it; {rerun}")
 
 
 def read_generator(params: dict[str, Any], model_name: str, dataset: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import pandas as pd
 from bench.core import atomic
 from datasets.align import AlignError, FaceAligner
 from datasets.imageio import ImageReadError, read_image
-from datasets.manifest import IMAGES, INFO, MANIFEST
+from datasets.manifest import IMAGES, unpublish
 
 REPORT = "ingest_report.csv"
 REPORT_COLUMNS: tuple[str, ...] = ("file", "status", "reason", "image_id")
@@ -111,9 +111,8 @@ class IngestReport:
 
 def start_output(out: Path) -> Path:
     """Create ``<out>/images``; drop an earlier manifest so a half-done ingest never looks ready."""
+    unpublish(out)
     (out / IMAGES).mkdir(parents=True, exist_ok=True)
-    (out / MANIFEST).unlink(missing_ok=True)
-    (out / INFO).unlink(missing_ok=True)
     return out / IMAGES
 
 

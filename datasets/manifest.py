@@ -25,6 +25,7 @@ import pandas as pd
 
 from bench.core import atomic
 from bench.core.errors import UserError
+from bench.core.hashing import sha256_file
 from bench.core.vocabulary import EXPRESSIONS
 
 COLUMNS: tuple[str, ...] = (
@@ -77,27 +78,38 @@ def validate(frame: pd.DataFrame, where: str = "manifest") -> pd.DataFrame:
     return frame
 
 
+def unpublish(root: str | Path) -> None:
+    """Remove ``manifest.csv`` (first) and ``dataset.json`` before a dataset is rewritten, so a
+    half-rewritten folder never pairs the old manifest with new pixels."""
+    (Path(root) / MANIFEST).unlink(missing_ok=True)
+    (Path(root) / INFO).unlink(missing_ok=True)
+
+
 def write_dataset(root: str | Path, frame: pd.DataFrame, info: DatasetInfo) -> None:
-    """Validate and write ``manifest.csv`` and ``dataset.json`` atomically (images already in place).
+    """Validate and write ``dataset.json`` and then ``manifest.csv``, each atomically (images
+    already in place; :func:`unpublish` ran before they were written).
 
-    ``dataset.json`` gets the ingest's own provenance plus the git commit and library versions.
-
-    Rows are sorted by ``image_id`` so the file is byte-identical for the same content.
+    The manifest comes last: a folder with a manifest is a complete dataset.
+    ``dataset.json`` gets the ingest's own provenance plus the git commit and
+    library versions. Rows are sorted by ``image_id`` so the file is
+    byte-identical for the same content.
     """
     root = Path(root)
     frame = validate(frame[list(COLUMNS)].copy(), where=str(root / MANIFEST))
     frame["subject"] = frame["subject"].astype(str)
     frame = frame.sort_values("image_id", kind="stable").reset_index(drop=True)
-    atomic.write_text(root / MANIFEST, frame.to_csv(index=False, lineterminator="\n"))
     from bench.core.provenance import git_state, library_versions
 
     record = dict(info.__dict__)
     record["provenance"] = {**info.provenance, "git": git_state(), "versions": library_versions()}
     atomic.write_text(root / INFO, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    atomic.write_text(root / MANIFEST, frame.to_csv(index=False, lineterminator="\n"))
 
 
 def read_manifest(root: str | Path, check_files: bool = True) -> pd.DataFrame:
-    """Read and validate ``root/manifest.csv``; with ``check_files``, every image must exist."""
+    """Read and validate ``root/manifest.csv``; with ``check_files``, every image must exist
+    with the sha256 the manifest records (a set re-prepared in part, or edited by hand, is a
+    :class:`UserError`)."""
     root = Path(root)
     path = root / MANIFEST
     if not path.is_file():
@@ -108,9 +120,14 @@ def read_manifest(root: str | Path, check_files: bool = True) -> pd.DataFrame:
     frame = pd.read_csv(path, dtype={"subject": str, "image_id": str, "sha256": str})
     validate(frame, where=str(path))
     if check_files:
-        for rel in frame["file"]:
+        for rel, expected in zip(frame["file"], frame["sha256"], strict=True):
             if not (root / rel).is_file():
                 raise UserError(f"{path}: listed image {root / rel} does not exist")
+            if sha256_file(root / rel) != expected:
+                raise UserError(
+                    f"{path}: {root / rel} differs from the sha256 the manifest records; "
+                    "prepare the dataset again (`bench data prepare`)"
+                )
     return frame
 
 

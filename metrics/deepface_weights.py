@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.core.errors import MissingWeightsError
+from bench.core.errors import MissingWeightsError, UserError
 
 MANAGED_BACKBONES: dict[str, str] = {"Dlib": "dlib_face_recognition", "ArcFace": "arcface_deepface"}
 """deepface model name -> weights-manager asset that provides its file."""
@@ -67,6 +67,40 @@ def prepare_backbone(backbone: str) -> dict[str, str]:
 
     require(asset)  # raises MissingWeightsError; refreshes the copy in deepface's folder
     return checksums([asset])
+
+
+DOCUMENTED_BACKBONES = (
+    "VGG-Face",
+    "Facenet",
+    "Facenet512",
+    "OpenFace",
+    "DeepFace",
+    "DeepID",
+    "Dlib",
+    "ArcFace",
+    "SFace",
+    "GhostFaceNet",
+)
+"""deepface's face-recognition models, for versions without ``modeling.AVAILABLE_MODELS``."""
+
+
+def recognition_backbones() -> list[str]:
+    """The face-recognition model names the installed deepface knows (``Dlib``, ``ArcFace``, ...)."""
+    from deepface.modules import modeling
+
+    available = getattr(modeling, "AVAILABLE_MODELS", None)  # newer deepface versions
+    return list(available["facial_recognition"] if available else DOCUMENTED_BACKBONES)
+
+
+def check_backbone(backbone: str) -> str:
+    """``backbone`` if deepface knows it; else a :class:`UserError` listing the valid ones."""
+    valid = recognition_backbones()
+    if backbone not in valid:
+        raise UserError(
+            f"params metric_settings.fss.backbone: unknown backbone {backbone!r}; "
+            f"valid: {', '.join(valid)}"
+        )
+    return backbone
 
 
 def build_backbone(backbone: str) -> Any:

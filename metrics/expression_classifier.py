@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.core import atomic
-from bench.core.errors import MissingWeightsError, UserError
+from bench.core.errors import MissingWeightsError, UserError, one_line
 from bench.core.hashing import sha256_file
 from bench.core.tensors import ImageSet, to_model_range
 from bench.core.vocabulary import EXPRESSIONS
@@ -225,19 +225,36 @@ def read_classifier_metadata(path: Path) -> dict[str, Any]:
 def load_classifier(path: Path, device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
     """The trained classifier (eval mode, on ``device``) and its checkpoint's metadata.
 
-    Raises :class:`MissingWeightsError` (with the command that makes it) when absent.
+    Raises :class:`MissingWeightsError` (with the command that makes it) when absent,
+    and a one-line :class:`UserError` when the file is not a readable classifier
+    checkpoint (truncated, foreign, or weights of another network).
     """
     path = Path(path)
+    retrain = "retrain it with `bench classifier train` (the DVC stage `ecs_classifier`)"
     if not path.is_file():
         raise MissingWeightsError(
             f"ECS classifier checkpoint {path} not found: train it with `bench classifier train` "
             "(the DVC stage `ecs_classifier`)."
         )
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for truncated / foreign files
+        raise UserError(
+            f"ECS classifier checkpoint {path} is unreadable ({type(error).__name__}: "
+            f"{one_line(error)}); {retrain}"
+        ) from None
+    if not isinstance(checkpoint, dict) or not {"state_dict", "image_size"} <= checkpoint.keys():
+        raise UserError(f"{path} is not an ECS classifier checkpoint; {retrain}")
     if list(checkpoint.get("classes", [])) != list(EXPRESSIONS):
         raise UserError(
             f"{path}: classifier classes {checkpoint.get('classes')} differ from {EXPRESSIONS}"
         )
     model = build_resnet18()
-    model.load_state_dict(checkpoint.pop("state_dict"))
+    try:
+        model.load_state_dict(checkpoint.pop("state_dict"))
+    except (RuntimeError, TypeError, AttributeError) as error:
+        raise UserError(
+            f"ECS classifier checkpoint {path} does not fit {ARCHITECTURE} "
+            f"({one_line(error)}); {retrain}"
+        ) from None
     return model.to(device).eval(), checkpoint

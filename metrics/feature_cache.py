@@ -1,8 +1,9 @@
 """A content-keyed cache of feature matrices (e.g. Inception features of the real reference images).
 
 An entry's key is the sha256 of everything that determines the features: the
-extractor file's sha256, the resize mode and the sorted sha256 of every image
-file's bytes. File names and folders play no part, so a renamed or moved folder
+extractor file's sha256, the resize mode, the numerics they are computed with
+(device type and name, the TF32 and float32-matmul settings, the torch version:
+:func:`numerics`) and the sorted sha256 of every image file's bytes. File names and folders play no part, so a renamed or moved folder
 hits the cache and any changed pixel misses it. Entries are ``.npz`` files
 (``sha256``: the image hashes, ``features``: one float32 row each), written
 atomically, under ``$FES_BENCH_FEATURES`` or ``~/.cache/fes-bench/features``.
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from bench.core import atomic
 
@@ -29,6 +31,21 @@ def default_root() -> Path:
     return Path(os.environ.get(ENV_VAR) or DEFAULT_ROOT).expanduser()
 
 
+def numerics(device: torch.device) -> dict[str, str | bool]:
+    """What, besides the inputs, changes the features' low bits on ``device``: the device type
+    (and GPU name), TF32 for matmul and cuDNN, float32 matmul precision, the torch version."""
+    device = torch.device(device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else ""
+    return {
+        "device": device.type,
+        "device_name": name,
+        "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
+        "tf32_cudnn": bool(torch.backends.cudnn.allow_tf32),
+        "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        "torch": torch.__version__,
+    }
+
+
 class FeatureCache:
     """Features per set of image contents, for one extractor and resize mode.
 
@@ -36,11 +53,20 @@ class FeatureCache:
         extractor_sha256: sha256 of the feature network's file.
         resize: a description of the resize in front of it (part of the key).
         root: cache folder (default :func:`default_root`).
+        device: where the features are computed (its :func:`numerics` are part of the key;
+            :meth:`FID.to <metrics.fid.FID.to>` updates it).
     """
 
-    def __init__(self, extractor_sha256: str, resize: str, root: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        extractor_sha256: str,
+        resize: str,
+        root: str | Path | None = None,
+        device: torch.device | str = "cpu",
+    ) -> None:
         self.extractor_sha256 = extractor_sha256
         self.resize = resize
+        self.device = torch.device(device)
         self.root = Path(root).expanduser() if root is not None else default_root()
         self.hits = 0
         self.misses = 0
@@ -50,6 +76,7 @@ class FeatureCache:
         payload = {
             "extractor_sha256": self.extractor_sha256,
             "resize": self.resize,
+            "numerics": numerics(self.device),
             "images_sha256": sorted(set(file_sha256)),
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

@@ -127,6 +127,7 @@ class FID(Metric):
 
     def to(self, device: torch.device) -> FID:
         self.features.to(device)
+        self.cache.device = torch.device(device)
         return self
 
     def begin(self, context: EvaluationContext) -> None:

@@ -34,6 +34,7 @@ from metrics.base import Column, EvaluationContext, Metric, ScoringBatch
 from metrics.deepface_weights import (
     MANAGED_BACKBONES,
     build_backbone,
+    check_backbone,
     no_downloads,
     prepare_backbone,
 )
@@ -128,7 +129,7 @@ class FSS(Metric):
                 f"metric_settings.fss.verification_distance: {verification_distance!r} is not "
                 f"one of {', '.join(DISTANCES)}"
             )
-        self.backbone = backbone
+        self.backbone = check_backbone(backbone)
         self.normalization = normalization
         self.verification_distance = verification_distance
         try:

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench.core.errors import UserError, one_line
 from metrics.base import Column, Metric, ScoringBatch
 
 ASSET = "qualiclip"
@@ -110,20 +111,38 @@ def load_qualiclip(path: str | Path) -> QualiCLIPModel:
     """Build :class:`QualiCLIPModel` from an official ``qualiclip.pth`` (eval mode).
 
     Every parameter and running statistic of the image tower must be in the
-    file (``num_batches_tracked`` counters excepted).
+    file (``num_batches_tracked`` counters excepted). A file that is not that
+    checkpoint (truncated, foreign, other shapes) is a one-line :class:`UserError`.
     """
-    state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
-    if "prompts_features" not in state:
-        raise ValueError(f"{path}: no `prompts_features`: not a QualiCLIP checkpoint")
-    model = QualiCLIPModel(torch.as_tensor(state["prompts_features"]))
+    replace = "replace it: `bench weights pull qualiclip --force`"
+    try:
+        state: Any = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for truncated / foreign files
+        raise UserError(
+            f"{path} is unreadable ({type(error).__name__}: {one_line(error)}); {replace}"
+        ) from None
+    if not isinstance(state, dict) or "prompts_features" not in state:
+        raise UserError(f"{path}: no `prompts_features`: not a QualiCLIP checkpoint; {replace}")
+    prompts = torch.as_tensor(state["prompts_features"])
+    if prompts.shape != (2 * PROMPT_PAIRS, RN50["output_dim"]):
+        raise UserError(
+            f"{path}: prompts_features is {tuple(prompts.shape)}, QualiCLIP's is "
+            f"{(2 * PROMPT_PAIRS, RN50['output_dim'])}; {replace}"
+        )
+    model = QualiCLIPModel(prompts)
     prefix = "clip_model.visual."
     visual = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-    result = model.visual.load_state_dict(visual, strict=False)
+    try:
+        result = model.visual.load_state_dict(visual, strict=False)
+    except RuntimeError as error:  # a tensor of another shape
+        raise UserError(
+            f"{path}: image tower does not fit CLIP RN50 ({one_line(error)}); {replace}"
+        ) from None
     missing = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
     if missing or result.unexpected_keys:
-        raise ValueError(
+        raise UserError(
             f"{path}: image tower keys do not match CLIP RN50 "
-            f"(missing {missing[:5]}, unexpected {result.unexpected_keys[:5]})"
+            f"(missing {missing[:5]}, unexpected {result.unexpected_keys[:5]}); {replace}"
         )
     return model.eval()
 

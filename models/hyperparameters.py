@@ -18,7 +18,7 @@ def resolve(settings_type: type[Settings], settings: dict[str, Any], model: str)
     if unknown:
         raise UserError(
             f"model {model!r}: unknown setting(s) {', '.join(unknown)} in params model_settings; "
-            f"valid: {', '.join(fields)}"
+            f"valid: {', '.join(fields) or 'none (it has no settings)'}"
         )
     values = {}
     for name, value in settings.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -55,15 +56,22 @@ def test_run_identity_writes_tables_figures_and_is_byte_identical(params_file, t
     tables = sorted((results / "tables").iterdir())
     assert {p.name for p in tables} == {
         "comparison.csv",
+        "comparison.provenance.json",
         "comparison.md",
         "comparison.tex",
         "per_expression.csv",
         "confusion.csv",  # the ECS-FER classifier's predictions of the outputs
+        "confusion.provenance.json",
+        "per_expression.provenance.json",
     }
+    for table in sorted(results.rglob("*.csv")):  # plain pandas, provenance in the sidecar
+        assert list(pd.read_csv(table).columns[:2]) == ["model", "dataset"], table
+        sidecar = json.loads(table.with_name(f"{table.stem}.provenance.json").read_text())
+        assert sidecar["profile"] == "smoke" and sidecar["params"]["metrics"]
     for name in ("comparison_synthetic", "comparison_synthetic_statue", "per_expression_synthetic"):
         assert (results / "figures" / f"{name}.png").stat().st_size > 1000
         assert (results / "pdf" / f"{name}.pdf").is_file()
-    summary = pd.read_csv(results / "tables" / "comparison.csv", comment="#")
+    summary = pd.read_csv(results / "tables" / "comparison.csv")
     assert set(summary["dataset"]) == {"synthetic", "synthetic_statue"}
     identity_ssim = summary[(summary.dataset == "synthetic") & (summary.metric == "SSIM")][
         "mean"

@@ -24,10 +24,12 @@ from real_faces import (
 from typer.testing import CliRunner
 
 from bench.core.errors import MissingWeightsError
+from bench.core.tensors import to_model_range
 from bench.core.vocabulary import EXPRESSIONS, INDEX
 from bench.core.weights import require, status
 from bench.evaluate import evaluation_context
 from datasets.synthetic import generate
+from datasets.tensors import load_image_set
 from metrics.base import EvaluationContext, ScoringBatch
 
 GOLDEN = Path(__file__).parent / "golden" / "mini_xception_keras.json"
@@ -127,12 +129,14 @@ def test_train_checkpoint_and_score(tiny):
     from bench.classifier import train_ecs_classifier as train_classifier
     from bench.layout import classifier_path as checkpoint_path
     from metrics.ecs import ECS
-    from metrics.expression_classifier import load_classifier
+    from metrics.expression_classifier import load_classifier, predict
 
     result = train_classifier(tiny, torch.device("cpu"))
     assert result.path == checkpoint_path(tiny) and result.path.is_file()
-    assert 0.0 <= result.test_accuracy <= 1.0 and result.test_images == 3 * 7
     model, meta = load_classifier(result.path, torch.device("cpu"))
+    test = load_image_set(Path(tiny["paths"]["data"]) / "synthetic", "test")
+    own = (predict(model, to_model_range(test.images), 32) == test.expressions).double()
+    assert result.test_images == 3 * 7 and result.test_accuracy == own.mean().item()
     assert meta["image_size"] == 32 and meta["classes"] == list(EXPRESSIONS)
     assert meta["settings"]["epochs"] == 1 and meta["train_images"] == 4 * 7
     # same seed, same weights
@@ -142,19 +146,24 @@ def test_train_checkpoint_and_score(tiny):
     assert all(torch.equal(first[k], second[k]) for k in first)
 
     ecs = ECS()
-    ecs.begin(_context(tiny))
-    images = torch.rand(4, 3, 32, 32) * 2 - 1
+    context = _context(tiny)
+    ecs.begin(context)
+    images = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    targets = torch.tensor([1, 2, 3, 4])
     batch = ScoringBatch(
         sources=images,
         outputs=images,
-        target_expressions=torch.tensor([1, 2, 3, 4]),
+        target_expressions=targets,
         references=images,
         has_reference=torch.ones(4, dtype=torch.bool),
     )
-    values = ecs.score(batch)["ECS"]
-    assert set(np.unique(values)) <= {0.0, 1.0}
+    expected = (predict(model, images, 32) == targets).double().numpy()
+    np.testing.assert_array_equal(ecs.score(batch)["ECS"], expected)
     (accuracy,) = ecs.finish()
+    real = context.real
+    hits = predict(model, to_model_range(real.pixels()), 32) == real.labels()
     assert accuracy.column == "ECS real acc" and accuracy.n == 21
+    assert accuracy.value == hits.double().mean().item()
     assert accuracy.ci_low <= accuracy.value <= accuracy.ci_high
     assert "ecs_classifier" in ecs.weight_checksums()
     # OOD style: its own real labelled images, not the in-distribution ones

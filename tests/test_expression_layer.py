@@ -49,7 +49,7 @@ def test_batched_fit_equals_per_pixel_ridge(receptive_field, size, pairs, ridge_
         reference = per_pixel_ridge(
             sources[:, channel].numpy(), targets[:, channel].numpy(), receptive_field, ridge_lambda
         )
-        np.testing.assert_allclose(batched[channel].numpy(), reference, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(batched[channel].numpy(), reference, rtol=0, atol=1e-11)
 
 
 def random_uint8_pairs(n: int, size: int, seed: int, channels: int = 2):
@@ -81,7 +81,7 @@ def test_uint8_fit_equals_float64_fit_and_per_pixel_ridge(receptive_field, size,
     unit_sources, unit_targets = to_unit(sources), to_unit(targets)
     floating = fit_ridge_maps(unit_sources, unit_targets, receptive_field, 0.4)
     assert exact.shape == (2, receptive_field**2 + 1, size, size)
-    torch.testing.assert_close(exact, floating, rtol=0, atol=1e-9)
+    torch.testing.assert_close(exact, floating, rtol=0, atol=1e-11)
     for channel in range(2):
         reference = per_pixel_ridge(
             unit_sources[:, channel].numpy(),
@@ -89,7 +89,7 @@ def test_uint8_fit_equals_float64_fit_and_per_pixel_ridge(receptive_field, size,
             receptive_field,
             0.4,
         )
-        np.testing.assert_allclose(exact[channel].numpy(), reference, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(exact[channel].numpy(), reference, rtol=0, atol=1e-11)
 
 
 @pytest.mark.parametrize("receptive_field", [1, 3, 5])
@@ -104,7 +104,7 @@ def test_bands_and_solve_blocks_do_not_change_the_fit(monkeypatch, receptive_fie
     banded = fit_ridge_maps(sources, targets, receptive_field, 0.4)
     torch.testing.assert_close(banded, whole, rtol=0, atol=1e-12)
     floating = fit_ridge_maps(to_unit(sources), to_unit(targets), receptive_field, 0.4)
-    torch.testing.assert_close(floating, whole, rtol=0, atol=1e-9)
+    torch.testing.assert_close(floating, whole, rtol=0, atol=1e-11)
 
 
 def test_uint8_products_are_exact_integer_sums():
@@ -319,7 +319,7 @@ def test_perf_expression_layer_command_reports_time_and_difference():
     assert result.exit_code == 0, result.output
     assert "per-pixel" in result.output and "batched" in result.output
     difference = float(result.output.split("weight difference:")[1].split()[0])
-    assert difference < 1e-10
+    assert difference < 1e-11
     assert "uint8 pairs" in result.output  # what the models fit on, by default
     result = CliRunner().invoke(
         app,
@@ -328,6 +328,6 @@ def test_perf_expression_layer_command_reports_time_and_difference():
     )
     assert result.exit_code == 0, result.output
     assert "float64 pairs" in result.output
-    assert float(result.output.split("weight difference:")[1].split()[0]) < 1e-10
+    assert float(result.output.split("weight difference:")[1].split()[0]) < 1e-11
     result = CliRunner().invoke(app, ["expression-layer", "--dtype", "int16"])
     assert result.exit_code != 0

@@ -120,6 +120,50 @@ def test_feature_cache_stores_float32_rows_returns_float64(tmp_path):
     np.testing.assert_array_equal(again, [[3.0, 4.0], [1.0, 2.0]])
 
 
+def test_feature_cache_key_covers_device_tf32_and_torch_version(monkeypatch):
+    """Features computed on another device, with TF32 or by another torch are other entries."""
+    hashes = ["h1", "h2"]
+    cache = FeatureCache("sha", "resize", device="cpu")
+    base = cache.key(hashes)
+    assert FeatureCache("sha", "resize", device=torch.device("cpu")).key(hashes) == base
+    cache.device = torch.device("meta")  # any other device type
+    assert cache.key(hashes) != base
+    cache.device = torch.device("cpu")
+    matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = not matmul
+        tf32_matmul = cache.key(hashes)
+        torch.backends.cuda.matmul.allow_tf32 = matmul
+        torch.backends.cudnn.allow_tf32 = not cudnn
+        tf32_cudnn = cache.key(hashes)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
+    monkeypatch.setattr(torch, "__version__", "0.0.1")
+    other_torch = cache.key(hashes)
+    monkeypatch.undo()
+    assert len({base, tf32_matmul, tf32_cudnn, other_torch}) == 4
+    assert cache.key(hashes) == base
+
+
+def test_fid_moves_its_cache_key_with_the_device(monkeypatch):
+    from metrics.fid import FID
+
+    class NoNetwork:
+        sha256 = "0" * 64
+
+        def __init__(self, *args, **kwargs) -> None:
+            pass
+
+        def to(self, device: torch.device) -> NoNetwork:
+            return self
+
+    monkeypatch.setattr("metrics.fid.InceptionFeatures", NoNetwork)
+    fid = FID()
+    assert fid.cache.device == torch.device("cpu")
+    fid.to(torch.device("meta"))
+    assert fid.cache.device == torch.device("meta")
+
+
 needs_inception = pytest.mark.skipif(
     status(["inception_fid"])[0].status != "ok",
     reason="inception_fid is not cached (run `bench weights pull inception_fid`)",

@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bench.core.errors import MissingWeightsError
+from bench.core.errors import MissingWeightsError, UserError
 
 
 def official_checkpoint(path: Path, seed: int = 0) -> Path:
@@ -46,12 +46,36 @@ def qualiclip(weights_root):
         return QualiCLIP(batch_size=4)
 
 
-def test_official_structure_loads_and_scores_in_unit_interval(qualiclip):
+def test_official_structure_loads_and_scores_by_the_protocol(qualiclip):
+    """Score = mean over the 7 (positive, negative) pairs, stored interleaved, of the
+    softmax of 100 * cosine on the positive one; recomputed here from the image features."""
+    from metrics.qualiclip import CLIP_MEAN, CLIP_STD
+
     images = torch.rand(5, 3, 64, 64, generator=torch.Generator().manual_seed(1)) * 2 - 1
     scores = qualiclip.quality(images)
     assert scores.shape == (5,) and scores.dtype == np.float64
-    assert np.all((scores > 0) & (scores < 1))
+    mean, std = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1), torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+    with torch.no_grad():
+        features = qualiclip.model.encode(((images + 1) / 2 - mean) / std).double()
+    prompts = qualiclip.model.prompts.double()
+    positive, negative = features @ prompts[0::2].T, features @ prompts[1::2].T
+    expected = torch.sigmoid(100.0 * (positive - negative)).mean(dim=1).numpy()
+    np.testing.assert_allclose(scores, expected, rtol=0, atol=1e-6)
     assert set(qualiclip.weight_checksums()) == {"qualiclip"}
+
+
+def test_equal_prompts_in_each_pair_score_one_half(tmp_path, monkeypatch):
+    """A checkpoint whose negative prompts equal their positive ones scores exactly 0.5."""
+    from metrics.qualiclip import QualiCLIP
+
+    path = official_checkpoint(tmp_path / "qualiclip" / "qualiclip.pth")
+    state = torch.load(path, weights_only=True)
+    positive = state["prompts_features"][0::2]
+    state["prompts_features"] = positive.repeat_interleave(2, dim=0)
+    torch.save(state, path)
+    monkeypatch.setenv("FES_BENCH_WEIGHTS", str(tmp_path))
+    images = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(4)) * 2 - 1
+    np.testing.assert_array_equal(QualiCLIP().quality(images), [0.5, 0.5, 0.5])
 
 
 def test_score_does_not_depend_on_batch_composition(qualiclip):
@@ -106,5 +130,5 @@ def test_not_a_qualiclip_file_is_rejected(tmp_path):
     from metrics.qualiclip import load_qualiclip
 
     torch.save({"clip_model.visual.conv1.weight": torch.zeros(1)}, tmp_path / "bad.pth")
-    with pytest.raises(ValueError, match="prompts_features"):
+    with pytest.raises(UserError, match="prompts_features"):
         load_qualiclip(tmp_path / "bad.pth")

@@ -16,14 +16,18 @@ from conftest import tiny_params
 
 from bench import layout
 from bench.core.errors import MissingWeightsError
-from bench.core.vocabulary import EXPRESSIONS
+from bench.core.tensors import to_model_range
+from bench.core.vocabulary import EXPRESSIONS, INDEX
 from bench.evaluate import evaluate, read_records, set_values_of
 from bench.report import report
-from bench.synthesize import synthesize
+from bench.synthesize import read_outputs, synthesize
 from bench.train import train
 from datasets.manifest import read_manifest
 from datasets.synthetic import generate
-from metrics.real_set import select_real_set
+from datasets.tensors import decode_images
+from metrics.expression_classifier import load_classifier, predict
+from metrics.frechet import frechet_distance
+from metrics.real_set import RealSet, select_real_set
 
 CPU = torch.device("cpu")
 
@@ -83,11 +87,42 @@ def evaluated(tmp_path_factory):
         patch.undo()
 
 
+def output_and_real_pixels(params: dict) -> tuple[torch.Tensor, RealSet, list[int]]:
+    """identity's outputs on synthetic (uint8, outputs.csv order), the real set they are
+    compared with, and each output's target expression index."""
+    outputs = read_outputs(params, "identity", "synthetic")
+    folder = layout.outputs_dir(params, "identity", "synthetic")
+    pixels = decode_images([folder / f for f in outputs["file"]])
+    real = select_real_set(
+        layout.dataset_dir(params, "synthetic"),
+        tuple(params["targets"]),
+        layout.dataset_dir(params, "synthetic"),
+    )
+    return pixels, real, [INDEX[t] for t in outputs["target_expression"]]
+
+
+def classifier_hits(params: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The ECS classifier's hits (1/0) on the real set and on identity's outputs, computed here."""
+    outputs, real, targets = output_and_real_pixels(params)
+    model, meta = load_classifier(layout.classifier_path(params), CPU)
+    size = int(meta["image_size"])
+    on_real = predict(model, to_model_range(real.pixels()), size) == real.labels()
+    on_outputs = predict(model, to_model_range(outputs), size) == torch.tensor(targets)
+    return on_real.double().numpy(), on_outputs.double().numpy()
+
+
 def test_metrics_json_carries_set_values_and_missing_reason(evaluated):
     body = json.loads(layout.metrics_path(evaluated, "identity", "synthetic").read_text())
     metrics = body["metrics"]
     fid = metrics["FID"]
-    assert fid["mean"] > 0 and fid["n"] == 3 * 6 and fid["ci_low"] is None
+    outputs, real, targets = output_and_real_pixels(evaluated)
+    fake = FakeInception()
+    order = [INDEX[t] for t in evaluated["targets"]]  # pooled target by target, as FID does
+    generated = fake(outputs[sorted(range(len(targets)), key=lambda i: order.index(targets[i]))])
+    reference = fake(real.pixels()[[i for t in evaluated["targets"] for i in real.rows([t])]])
+    expected = frechet_distance(generated, reference)
+    assert fid["mean"] == pytest.approx(expected, rel=1e-9, abs=0)
+    assert fid["n"] == 3 * 6 and fid["ci_low"] is None
     assert set(fid["per_target"]) == set(evaluated["targets"])
     assert "fewer than 2048" in fid["flag"]
     assert fid["details"]["reference"] == {
@@ -98,8 +133,10 @@ def test_metrics_json_carries_set_values_and_missing_reason(evaluated):
     assert fid["details"]["overall"] == "pooled"
     assert "KID" in metrics and metrics["KID"]["n"] == 18
     accuracy = metrics["ECS real acc"]
-    assert 0 <= accuracy["ci_low"] <= accuracy["mean"] <= accuracy["ci_high"] <= 1
-    assert 0 <= metrics["ECS"]["mean"] <= 1
+    hits_on_real, hits_on_outputs = classifier_hits(evaluated)
+    assert accuracy["mean"] == pytest.approx(hits_on_real.mean(), rel=1e-12, abs=0)
+    assert accuracy["ci_low"] <= accuracy["mean"] <= accuracy["ci_high"]
+    assert metrics["ECS"]["mean"] == pytest.approx(hits_on_outputs.mean(), rel=1e-12, abs=0)
     assert metrics["QualiCLIP"]["mean"] is None
     assert "ECS predicted" not in metrics  # a label column, not a number
     assert 0 <= metrics["Coverage"]["mean"] <= 1 and set(metrics["Coverage"]["per_target"]) == set(
@@ -141,10 +178,10 @@ def test_tables_show_set_level_values_flags_and_missing(evaluated):
     )
     latex = (tables / "comparison.tex").read_text()
     assert "$^\\dagger$" in latex and "†" not in latex
-    summary = pd.read_csv(tables / "comparison.csv", comment="#")
+    summary = pd.read_csv(tables / "comparison.csv")
     fid = summary[(summary.metric == "FID") & (summary.dataset == "synthetic")]
     assert len(fid) == 1 and fid["mean"].item() > 0 and np.isnan(fid["ci_low"].item())
-    per_target = pd.read_csv(tables / "per_expression.csv", comment="#")
+    per_target = pd.read_csv(tables / "per_expression.csv")
     for metric in ("FID", "KID"):
         assert set(per_target[per_target.metric == metric]["target_expression"]) == set(
             evaluated["targets"]
@@ -155,7 +192,7 @@ def test_tables_show_set_level_values_flags_and_missing(evaluated):
 
 def test_confusion_matrices_match_the_ecs_records(evaluated):
     results = Path(evaluated["paths"]["results"])
-    counts = pd.read_csv(results / "tables" / "confusion.csv", comment="#")
+    counts = pd.read_csv(results / "tables" / "confusion.csv")
     for dataset in evaluated["eval_datasets"]:
         records = read_records(layout.records_path(evaluated, "identity", dataset))
         mine = counts[(counts.dataset == dataset) & (counts.classifier == "ECS")]

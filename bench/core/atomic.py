@@ -1,13 +1,15 @@
 """Atomic file writes: write to a temporary file beside the target, then rename.
 
 A crash or a kill never leaves a half-written result file behind: readers see
-either the old file or the complete new one.
+either the old file or the complete new one. Whole folders are built in a
+staging folder beside the target and swapped in at the end (:func:`staged_dir`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,3 +76,63 @@ def torch_save(obj: object, target: str | os.PathLike) -> None:
 
     with atomic_path(target) as tmp, open(tmp, "wb") as handle:
         torch.save(obj, handle)
+
+
+def _siblings(final: Path, kind: str) -> list[Path]:
+    return sorted(final.parent.glob(f".{final.name}.{kind}-*"))
+
+
+def clean_stale_dirs(final: str | os.PathLike) -> list[Path]:
+    """Remove what an interrupted :func:`staged_dir` left beside ``final``; return the paths.
+
+    Staging folders are incomplete and go. A set-aside old folder goes too,
+    unless ``final`` is missing (the run stopped between the two renames of the
+    swap): then the old folder is complete and is put back.
+    """
+    final = Path(final)
+    if not final.parent.is_dir():
+        return []
+    removed = []
+    for path in _siblings(final, "staging"):
+        shutil.rmtree(path)
+        removed.append(path)
+    for path in _siblings(final, "old"):
+        if final.exists():
+            shutil.rmtree(path)
+            removed.append(path)
+        else:
+            path.rename(final)
+    return removed
+
+
+@contextlib.contextmanager
+def staged_dir(final: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty staging folder beside ``final``; on success it replaces ``final``.
+
+    The old ``final`` stays in place until the new folder is complete: the swap
+    is two renames (old aside, staging in) and then the old folder is removed.
+    An exception inside the block removes the staging folder and leaves
+    ``final`` untouched; leftovers of a killed run are cleaned by the next call
+    (:func:`clean_stale_dirs`).
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale_dirs(final)
+    staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.staging-"))
+    try:
+        yield staging
+        os.chmod(staging, 0o777 & ~_UMASK)  # mkdtemp makes 0700; give the usual folder mode
+        if final.exists():
+            old = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.old-"))
+            os.replace(final, old)  # an empty folder is replaced by a rename
+            try:
+                os.replace(staging, final)
+            except BaseException:
+                os.replace(old, final)
+                raise
+            shutil.rmtree(old)
+        else:
+            os.replace(staging, final)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)

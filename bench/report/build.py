@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -9,17 +10,15 @@ import pandas as pd
 
 from bench import layout
 from bench.core import atomic, provenance
-from bench.core.errors import UserError
 from bench.core.progress import console
-from bench.core.provenance import as_comment
-from bench.evaluate import metric_columns, read_records
+from bench.evaluate import metric_columns, read_evaluation
 from bench.report import set_level
 from bench.report.columns import known_columns, label_columns
 from bench.report.confusion import confusion_figure, confusion_long
 from bench.report.figures import comparison_grid, per_expression_plot, save_figure
 from bench.report.html import DatasetSection, dataset_table, write_report_html
 from bench.report.pareto import pareto_figure, scatter_points
-from bench.report.tables import notes, write_tables
+from bench.report.tables import notes, sidecar_path, write_tables
 from bench.synthesize import read_outputs, source_faces
 from datasets.manifest import read_manifest
 from metrics.aggregate import summarise
@@ -104,10 +103,10 @@ def confusion_outputs(
         return []
     counts = confusion_long(records, present, targets)
     path = layout.tables_dir(params) / "confusion.csv"
-    atomic.write_text(
-        path, as_comment(record, "# ") + counts.to_csv(index=False, lineterminator="\n")
-    )
-    paths = [path]
+    sidecar = sidecar_path(path)
+    atomic.write_text(path, counts.to_csv(index=False, lineterminator="\n"))
+    atomic.write_text(sidecar, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    paths = [path, sidecar]
     for (model, dataset), group in records.groupby(["model", "dataset"], sort=False):
         title = f"{model} on {dataset}: ECS classifiers' predictions of the outputs"
         figure = confusion_figure(group, present, targets, title)
@@ -120,15 +119,7 @@ def confusion_outputs(
 def report(params: dict[str, Any], models: list[str], datasets: list[str]) -> list[Path]:
     """Write results/tables/*, results/figures/* and results/report.html for ``models`` x
     ``datasets``; return the paths."""
-    per_pair = []
-    for model in models:
-        for dataset in datasets:
-            path = layout.records_path(params, model, dataset)
-            if not path.is_file():
-                raise UserError(
-                    f"no records for {model} on {dataset} at {path} (run `bench evaluate` first)"
-                )
-            per_pair.append(read_records(path))
+    per_pair = [read_evaluation(params, m, d) for m in models for d in datasets]
     records = pd.concat(per_pair, ignore_index=True)
     record = report_record(params, per_pair)
     columns = known_columns(params["metrics"])

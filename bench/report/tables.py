@@ -6,13 +6,16 @@ marks a flagged value (e.g. FID on fewer than 2,048 images), ``‡`` a cell whos
 model saw that dataset's unlabelled images in training (DAI2I) and ``missing`` a
 metric that could not run (reason in a footnote). The best non-reference model
 per column is bold (Markdown and LaTeX). The CSV keeps the numbers unformatted
-(long format). Every file carries provenance as
-a comment (``#`` in CSV, ``<!-- -->`` in Markdown, ``%`` in LaTeX).
+(long format) and reads with a plain ``pandas.read_csv``: its provenance is a
+sidecar JSON (``comparison.csv`` -> ``comparison.provenance.json``); Markdown and
+LaTeX carry theirs as a comment (``<!-- -->``, ``%``).
 """
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -145,6 +148,11 @@ def notes(
     return lines + list(extra or [])
 
 
+def sidecar_path(csv_path: Path) -> Path:
+    """The provenance sidecar of a CSV table: ``x.csv`` -> ``x.provenance.json``."""
+    return csv_path.with_name(f"{csv_path.stem}.provenance.json")
+
+
 def write_tables(
     summary: pd.DataFrame,
     per_expression: pd.DataFrame,
@@ -153,26 +161,24 @@ def write_tables(
     columns: dict[str, Column],
     datasets_info: dict[str, dict[str, Any]],
     record: dict[str, Any],
-    out_dir,
+    out_dir: Path,
     missing: set[tuple[str, str, str]] | None = None,
     flagged: set[tuple[str, str, str]] | None = None,
     extra_notes: list[str] | None = None,
     adapted: set[tuple[str, str]] | None = None,
     imported: set[str] | None = None,
-) -> list:
-    """Write comparison.{csv,md,tex} and per_expression.csv; return the paths.
+) -> list[Path]:
+    """Write comparison.{csv,md,tex} and per_expression.csv, each CSV with its provenance
+    sidecar (:func:`sidecar_path`); return the paths.
 
     ``missing`` / ``flagged``: (model, dataset, metric) cells shown as ``missing``
     or with a ``†``; ``adapted`` (model, dataset) cells get a ``‡``; ``imported`` models'
     rows a ``§``; ``extra_notes`` are appended to the footnotes.
     """
     footnotes = notes(datasets_info, record.get("profile", ""), extra_notes)
-    csv_text = as_comment(record, "# ") + summary.to_csv(
-        index=False, lineterminator="\n", float_format="%.6g"
-    )
-    per_expr_text = as_comment(record, "# ") + per_expression.to_csv(
-        index=False, lineterminator="\n", float_format="%.6g"
-    )
+    csv_text = summary.to_csv(index=False, lineterminator="\n", float_format="%.6g")
+    per_expr_text = per_expression.to_csv(index=False, lineterminator="\n", float_format="%.6g")
+    sidecar = json.dumps(record, indent=2, sort_keys=True) + "\n"
     md_table = wide_table(
         summary, models, datasets, columns, ("**", "**"), missing, flagged, adapted, imported
     )
@@ -205,9 +211,11 @@ def write_tables(
     paths = []
     for name, text in (
         ("comparison.csv", csv_text),
+        (sidecar_path(Path("comparison.csv")).name, sidecar),
         ("comparison.md", markdown),
         ("comparison.tex", latex),
         ("per_expression.csv", per_expr_text),
+        (sidecar_path(Path("per_expression.csv")).name, sidecar),
     ):
         atomic.write_text(out_dir / name, text)
         paths.append(out_dir / name)

@@ -13,7 +13,7 @@ import pandas as pd
 from bench.core.errors import UserError
 from bench.core.hashing import sha256_file
 from bench.core.vocabulary import EXPRESSIONS
-from datasets.manifest import IMAGES, DatasetInfo, write_dataset
+from datasets.manifest import IMAGES, DatasetInfo, unpublish, write_dataset
 from datasets.png import save_png
 from datasets.synthetic.checks import check_int
 from datasets.synthetic.identity import sample_identity
@@ -95,7 +95,9 @@ def _write_folder(
     per_expression: int,
     progress: Callable[[int], None] | None,
 ) -> None:
-    """Replace ``root/images`` with fresh renders of ``subjects`` and write the manifest."""
+    """Replace ``root/images`` with fresh renders of ``subjects`` and write the manifest (the
+    old manifest goes first and the new one comes last: see :func:`write_dataset`)."""
+    unpublish(root)
     images = root / IMAGES
     if images.exists():
         shutil.rmtree(images)
