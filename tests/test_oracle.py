@@ -18,6 +18,7 @@ from conftest import tiny_params
 from bench import layout
 from bench.classifier import train_ecs_classifier
 from bench.config import load_params
+from bench.core.registry import BUILT_IN, Entry
 from bench.core.tensors import to_uint8
 from bench.core.vocabulary import EXPRESSIONS, INDEX
 from bench.evaluate import evaluate, read_evaluation
@@ -106,8 +107,8 @@ def evaluated(tmp_path_factory) -> dict[str, Any]:
     raw["ecs_classifier"] = {**raw["ecs_classifier"], "epochs": 2}
     (root / "params.yaml").write_text(yaml.safe_dump(raw))
     patch = pytest.MonkeyPatch()
-    patch.setitem(MODELS._entries, "oracle", f"{__name__}:Oracle")
-    patch.setitem(METRICS._entries, "true_ecs", f"{__name__}:TrueExpressionECS")
+    patch.setitem(MODELS._entries, "oracle", Entry(f"{__name__}:Oracle", BUILT_IN))
+    patch.setitem(METRICS._entries, "true_ecs", Entry(f"{__name__}:TrueExpressionECS", BUILT_IN))
     try:
         params = load_params(root / "params.yaml")
         generate(root / "data", image_size=32, train_subjects=4, test_subjects=3, styles=[])
