@@ -90,6 +90,7 @@ def synthesize(params: dict[str, Any], model_name: str, dataset: str, device: to
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}."))
     batch_size = int((params.get("evaluation") or {}).get("batch_size", 64))
+    bf16 = bool((params.get("evaluation") or {}).get("synthesis_bf16", False))
     rows = []
     try:
         with progress_bar(
@@ -102,7 +103,7 @@ def synthesize(params: dict[str, Any], model_name: str, dataset: str, device: to
                     labels = torch.full(
                         (len(batch),), INDEX[target], dtype=torch.int64, device=device
                     )
-                    with torch.inference_mode(), autocast(device):
+                    with torch.inference_mode(), autocast(device, bf16):
                         out = model.translate(to_model_range(batch.to(device)), labels)
                     pixels = to_uint8(out).permute(0, 2, 3, 1).cpu().numpy()
                     for offset, array in enumerate(pixels):

@@ -1,15 +1,24 @@
 """The training loop shared by every trainable model.
 
 Seeded batches (:class:`bench.sampler.PairSampler`), a resumable state written
-atomically every ``checkpoint_every`` steps (model, optimizers, step, every RNG),
-exact continuation after a kill (on CPU a resumed run ends with the same weights
-as an uninterrupted one), bf16 autocast on CUDA, a progress bar with the losses,
-sample grids, and DistributedDataParallel when launched by ``torchrun``.
+atomically every ``checkpoint_every`` steps or ``checkpoint_minutes`` (model,
+optimizers, step, and every process's own RNG states), exact continuation after a
+kill (on CPU a resumed run ends with the same weights as an uninterrupted one),
+bf16 autocast and channels_last on CUDA, a progress bar with the losses, sample
+grids, and DistributedDataParallel when launched by ``torchrun``.
+
+The step itself never waits for the device: the losses stay on it and are read
+once every ``log_every`` steps; batch indices go to the device from pinned memory.
+Under DDP every process draws the same global batch from one seeded stream and
+keeps its own slice, so N processes with global batch B see the images one
+process with batch B would.
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +27,7 @@ from torchvision.utils import make_grid
 
 from bench import distributed
 from bench.core import atomic
-from bench.core.device import autocast
+from bench.core.device import autocast, tune_cuda
 from bench.core.errors import UserError
 from bench.core.progress import progress_bar
 from bench.core.tensors import ImageSet, to_model_range, to_uint8
@@ -28,8 +37,35 @@ from models.base import Generator, TrainContext
 from models.trainable import TrainableGenerator, TrainBatch
 
 STATE_FILE = "train_state.pt"
-STATE_FORMAT = "fes-bench-train-state/1"
+STATE_FORMAT = "fes-bench-train-state/2"
 SAMPLE_SOURCES = 4
+
+
+class LossMeter:
+    """Running sums of the step losses since the last read, kept on the device (no host sync)."""
+
+    def __init__(self) -> None:
+        self._sums: dict[str, torch.Tensor] = {}
+        self._counts: dict[str, int] = {}
+
+    def add(self, losses: Mapping[str, torch.Tensor]) -> None:
+        for name, value in losses.items():
+            value = value.detach().float()
+            self._sums[name] = self._sums[name] + value if name in self._sums else value
+            self._counts[name] = self._counts.get(name, 0) + 1
+
+    def read(self) -> dict[str, float]:
+        """Mean of each loss over the steps since the last read (one host sync), then reset."""
+        if not self._sums:
+            return {}
+        names = list(self._sums)
+        means = (
+            torch.stack([self._sums[n] for n in names]).cpu()
+            / torch.tensor([float(self._counts[n]) for n in names])
+        ).tolist()
+        self._sums.clear()
+        self._counts.clear()
+        return dict(zip(names, means, strict=True))
 
 
 class Trainer:
@@ -42,7 +78,13 @@ class Trainer:
         self.dist = distributed.setup(context.device)
         self.device = self.dist.device(context.device)
         self.state_path = Path(context.checkpoint_dir) / STATE_FILE
-        self.batch_size = max(1, context.batch_size // self.dist.world_size)
+        if context.batch_size % self.dist.world_size:
+            raise UserError(
+                f"training.batch_size {context.batch_size} is not divisible by the "
+                f"{self.dist.world_size} processes of this run"
+            )
+        self.batch_size = context.batch_size // self.dist.world_size
+        self.memory_format = torch.contiguous_format
 
     # -- state -------------------------------------------------------------------------------
     def _rng_state(self, sampler: PairSampler) -> dict[str, Any]:
@@ -52,24 +94,25 @@ class Trainer:
         return state
 
     def _save_state(self, step: int, optimizers: dict, sampler: PairSampler) -> None:
+        """Write the state (collective: every process contributes its own RNG states)."""
+        rng = self.dist.gather(self._rng_state(sampler))
         if not self.dist.is_main:
             return
         payload = {
             "format": STATE_FORMAT,
             "model": self.model.name,
             "config": self.model.config(),
+            "fingerprint": self.context.fingerprint,
             "step": step,
             "world_size": self.dist.world_size,
             "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
             "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
-            "rng": self._rng_state(sampler),
+            "rng": rng,
         }
         atomic.torch_save(payload, self.state_path)
 
-    def _load_state(self, optimizers: dict, sampler: PairSampler) -> int:
-        """Restore a previous run's state if there is one; return the step to start from."""
-        if not self.state_path.is_file():
-            return 0
+    def _read_state(self) -> dict[str, Any]:
+        """The saved state, checked against this run (model, configuration, data, processes)."""
         try:
             payload = torch.load(self.state_path, map_location="cpu", weights_only=True)
         except Exception as error:  # truncated or foreign file
@@ -78,39 +121,79 @@ class Trainer:
                 "delete it to start over"
             ) from None
         if not isinstance(payload, dict) or payload.get("format") != STATE_FORMAT:
-            raise UserError(f"{self.state_path} is not a fes-bench training state; delete it")
-        if payload["model"] != self.model.name or payload["config"] != self.model.config():
             raise UserError(
-                f"{self.state_path} was written for {payload['model']} with another configuration; "
-                "delete it (or pass --fresh) to train from scratch"
+                f"{self.state_path} is not a training state of this fes-bench version "
+                f"({STATE_FORMAT}); delete it (or pass --fresh) to train from scratch"
+            )
+        if (
+            payload["model"] != self.model.name
+            or payload["config"] != self.model.config()
+            or payload["fingerprint"] != self.context.fingerprint
+        ):
+            raise UserError(
+                f"{self.state_path} was written for {payload['model']} with another configuration "
+                "or training data; delete it (or pass --fresh) to train from scratch"
             )
         if payload["world_size"] != self.dist.world_size:
             raise UserError(
                 f"{self.state_path} was written by {payload['world_size']} process(es), "
                 f"this run has {self.dist.world_size}; resume with the same number"
             )
+        return payload
+
+    def _load_state(self, optimizers: dict, sampler: PairSampler) -> int:
+        """Restore a previous run's state if there is one; return the step to start from.
+
+        Each process restores its own RNG states (sampler, CPU, CUDA), so the processes
+        keep drawing different noise after a resume, as they did before it.
+        """
+        if not self.state_path.is_file():
+            return 0
+        payload = self._read_state()
         self.model.load_state_dict(payload["state_dict"])
         for name, optimizer in optimizers.items():
             optimizer.load_state_dict(payload["optimizers"][name])
-        torch.set_rng_state(payload["rng"]["torch"])
-        sampler.generator.set_state(payload["rng"]["sampler"])
-        if "cuda" in payload["rng"] and self.device.type == "cuda":
-            torch.cuda.set_rng_state(payload["rng"]["cuda"], self.device)
+        rng = payload["rng"][self.dist.rank]
+        torch.set_rng_state(rng["torch"])
+        sampler.generator.set_state(rng["sampler"])
+        if "cuda" in rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
         return int(payload["step"])
 
     # -- batches and samples -----------------------------------------------------------------
-    def _batch(self, images: torch.Tensor, sampler: PairSampler) -> TrainBatch:
-        source, target_expression, target = sampler.draw(self.batch_size)
+    def _to_device(self, indices: torch.Tensor) -> torch.Tensor:
+        """Host index tensor -> device, asynchronously from pinned memory on CUDA."""
+        if self.device.type != "cuda":
+            return indices
+        return indices.pin_memory().to(self.device, non_blocking=True)
+
+    def _batch(
+        self, images: torch.Tensor, expressions: torch.Tensor, sampler: PairSampler
+    ) -> TrainBatch:
+        """This process's slice of the next global batch, on the device."""
+        drawn = torch.stack(sampler.draw(self.context.batch_size))
+        start = self.dist.rank * self.batch_size
+        source, target_expression, target = self._to_device(
+            drawn[:, start : start + self.batch_size]
+        )
+
+        def faces(index: torch.Tensor) -> torch.Tensor:
+            return to_model_range(images[index]).contiguous(memory_format=self.memory_format)
+
         return TrainBatch(
-            source=to_model_range(images[source.to(images.device)]),
-            source_expression=self.data.expressions[source].to(self.device),
-            target_expression=target_expression.to(self.device),
-            target=to_model_range(images[target.to(images.device)]),
+            source=faces(source),
+            source_expression=expressions[source],
+            target_expression=target_expression,
+            target=faces(target),
         )
 
     def _save_samples(self, images: torch.Tensor, sources: torch.Tensor, step: int) -> None:
         """Grid: one row per fixed source; columns = input, then every expression."""
-        with torch.random.fork_rng(devices=[]), torch.inference_mode(), autocast(self.device):
+        with (
+            torch.random.fork_rng(devices=[]),
+            torch.inference_mode(),
+            autocast(self.device, self.context.bf16),
+        ):
             self.model.eval()
             x = to_model_range(images[sources.to(images.device)])
             columns = [x]
@@ -124,26 +207,37 @@ class Trainer:
         save_png(pixels, Path(self.context.checkpoint_dir) / "samples" / f"step_{step:07d}.png")
 
     # -- loop --------------------------------------------------------------------------------
+    def _checkpoint_due(self, done: int, logged: bool, last_save: float) -> bool:
+        """Every ``checkpoint_every`` steps, at the end, or (on log steps) after the time limit."""
+        context = self.context
+        if done % max(1, context.checkpoint_every) == 0 or done == context.steps:
+            return True
+        if not logged or context.checkpoint_minutes <= 0:
+            return False
+        late = time.monotonic() - last_save >= 60 * context.checkpoint_minutes
+        return self.dist.agree(late)  # rank 0's clock decides for every process
+
     def run(self) -> None:
         """Train to ``context.steps`` steps, resuming from the saved state when present."""
         model, context = self.model, self.context
         torch.manual_seed(context.seed)  # same initial weights on every rank
-        model.to(self.device)
+        self.memory_format = tune_cuda(self.device, context.cuda_fast)
+        model.to(self.device, memory_format=self.memory_format)
         model.prepare(self.data, self.device)
-        model.amp = lambda: autocast(self.device)
+        model.amp = lambda: autocast(self.device, context.bf16)
         nets = {
             name: self.dist.wrap(net, self.device) for name, net in model.training_modules().items()
         }
         optimizers = model.configure_optimizers()
+        # one stream on every rank: each process takes its slice of the same global batch
         sampler = PairSampler(
-            self.data,
-            model.source_mode,
-            torch.Generator().manual_seed(context.seed * 1_000_003 + self.dist.rank),
+            self.data, model.source_mode, torch.Generator().manual_seed(context.seed * 1_000_003)
         )
         start = self._load_state(optimizers, sampler)
         if start == 0:
             torch.manual_seed(context.seed + self.dist.rank)
         images = self.data.images.to(self.device)  # decoded once, kept on the device (uint8)
+        expressions = self.data.expressions.to(self.device)
         sample_sources = PairSampler(self.data, model.source_mode, torch.Generator().manual_seed(0))
         sample_sources = sample_sources.draw(SAMPLE_SOURCES)[0]
         total = context.steps
@@ -152,19 +246,22 @@ class Trainer:
             if self.dist.is_main
             else contextlib.nullcontext()
         )
+        meter, last_save = LossMeter(), time.monotonic()
         with bar as advance:
             if advance and start:
                 advance(start)
             model.train()
             for step in range(start, total):
-                losses = model.train_step(
-                    nets, optimizers, self._batch(images, sampler), step, total
-                )
+                batch = self._batch(images, expressions, sampler)
+                meter.add(model.train_step(nets, optimizers, batch, step, total))
                 done = step + 1
-                if done % max(1, context.checkpoint_every) == 0 or done == total:
+                logged = done % max(1, context.log_every) == 0 or done == total
+                if self._checkpoint_due(done, logged, last_save):
                     self._save_state(done, optimizers, sampler)
+                    last_save = time.monotonic()
                 if context.sample_every and self.dist.is_main and done % context.sample_every == 0:
                     self._save_samples(images, sample_sources, done)
+                losses = meter.read() if logged else {}  # every process: no unbounded sums
                 if advance:
                     advance(1, **losses)
         self.dist.barrier()

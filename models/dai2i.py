@@ -287,7 +287,7 @@ class DAI2I(TrainableGenerator):
         batch: TrainBatch,
         step: int,
         total_steps: int,
-    ) -> dict[str, float]:
+    ) -> dict[str, torch.Tensor]:
         """One critic update and one branch update (see the module doc for the losses)."""
         hp = self.hp
         assert self.perceptual is not None
@@ -333,10 +333,10 @@ class DAI2I(TrainableGenerator):
             )
         optimisation_step(optimizers["generator"], loss)
         return {
-            "d": critic_loss.item(),
-            "g_gan": gan.item(),
-            "g_cls": cls.item(),
-            "g_rec": rec.item(),
-            "g_per": perceptual.item(),
-            "g_ana": analogy.item(),
+            "d": critic_loss.detach(),
+            "g_gan": gan.detach(),
+            "g_cls": cls.detach(),
+            "g_rec": rec.detach(),
+            "g_per": perceptual.detach(),
+            "g_ana": analogy.detach(),
         }

@@ -162,7 +162,7 @@ class GANimation(TrainableGenerator):
         self.critic = PatchCritic(
             self.image_size, len(ACTION_UNITS), hp.critic_dim, hp.critic_layers
         )
-        self._last_generator_losses: dict[str, float] = {}
+        self._last_generator_losses: dict[str, torch.Tensor] = {}
 
     def aus(self, labels: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         """The AU vectors (B, 17) of int64 expression labels (B,), with ``like``'s dtype."""
@@ -188,7 +188,7 @@ class GANimation(TrainableGenerator):
         batch: TrainBatch,
         step: int,
         total_steps: int,
-    ) -> dict[str, float]:
+    ) -> dict[str, torch.Tensor]:
         """One critic update; plus one generator update on every ``n_critic``-th step."""
         hp = self.hp
         decay_learning_rates(optimizers, hp, step, total_steps)
@@ -209,7 +209,11 @@ class GANimation(TrainableGenerator):
             penalty = gradient_penalty(critic, real, fake)
             critic_loss = critic_adv + au_weight * critic_au + hp.lambda_gp * penalty
         optimisation_step(optimizers["critic"], critic_loss)
-        losses = {"d_adv": critic_adv.item(), "d_au": critic_au.item(), "d_gp": penalty.item()}
+        losses = {
+            "d_adv": critic_adv.detach(),
+            "d_au": critic_au.detach(),
+            "d_gp": penalty.detach(),
+        }
 
         if (step + 1) % hp.n_critic == 0:
             with self.amp():
@@ -231,9 +235,9 @@ class GANimation(TrainableGenerator):
                 )
             optimisation_step(optimizers["generator"], generator_loss)
             self._last_generator_losses = {
-                "g_adv": generator_adv.item(),
-                "g_au": generator_au.item(),
-                "g_rec": generator_cyc.item(),
-                "g_att": attention_mean.item() / 2,
+                "g_adv": generator_adv.detach(),
+                "g_au": generator_au.detach(),
+                "g_rec": generator_cyc.detach(),
+                "g_att": attention_mean.detach() / 2,
             }
         return {**losses, **self._last_generator_losses}

@@ -85,7 +85,7 @@ class StarGAN(TrainableGenerator):
         self.critic = PatchCritic(
             self.image_size, self.num_expressions, hp.critic_dim, hp.critic_layers
         )
-        self._last_generator_losses: dict[str, float] = {}
+        self._last_generator_losses: dict[str, torch.Tensor] = {}
 
     def build_generator(self) -> nn.Module:
         """G(images, one_hot (B, num_expressions)) -> images; StarGAN: plain residual bottleneck."""
@@ -119,7 +119,7 @@ class StarGAN(TrainableGenerator):
         batch: TrainBatch,
         step: int,
         total_steps: int,
-    ) -> dict[str, float]:
+    ) -> dict[str, torch.Tensor]:
         """One critic update; plus one generator update on every ``n_critic``-th step."""
         hp = self.hp
         decay_learning_rates(optimizers, hp, step, total_steps)
@@ -136,7 +136,11 @@ class StarGAN(TrainableGenerator):
             penalty = gradient_penalty(critic, real, fake)
             critic_loss = critic_adv + hp.lambda_cls * critic_cls + hp.lambda_gp * penalty
         optimisation_step(optimizers["critic"], critic_loss)
-        losses = {"d_adv": critic_adv.item(), "d_cls": critic_cls.item(), "d_gp": penalty.item()}
+        losses = {
+            "d_adv": critic_adv.detach(),
+            "d_cls": critic_cls.detach(),
+            "d_gp": penalty.detach(),
+        }
 
         if (step + 1) % hp.n_critic == 0:
             with self.amp():
@@ -151,8 +155,8 @@ class StarGAN(TrainableGenerator):
                 )
             optimisation_step(optimizers["generator"], generator_loss)
             self._last_generator_losses = {
-                "g_adv": generator_adv.item(),
-                "g_cls": generator_cls.item(),
-                "g_rec": generator_rec.item(),
+                "g_adv": generator_adv.detach(),
+                "g_cls": generator_cls.detach(),
+                "g_rec": generator_rec.detach(),
             }
         return {**losses, **self._last_generator_losses}
