@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -208,17 +208,26 @@ class Trainer:
 
     # -- loop --------------------------------------------------------------------------------
     def _checkpoint_due(self, done: int, logged: bool, last_save: float) -> bool:
-        """Every ``checkpoint_every`` steps, at the end, or (on log steps) after the time limit."""
+        """Every ``checkpoint_every`` steps, at the end, or (on log steps) after the time limit;
+        never when ``checkpoint_every`` is 0 (benchmarks: no resumable state at all)."""
         context = self.context
-        if done % max(1, context.checkpoint_every) == 0 or done == context.steps:
+        if context.checkpoint_every <= 0:
+            return False
+        if done % context.checkpoint_every == 0 or done == context.steps:
             return True
         if not logged or context.checkpoint_minutes <= 0:
             return False
         late = time.monotonic() - last_save >= 60 * context.checkpoint_minutes
         return self.dist.agree(late)  # rank 0's clock decides for every process
 
-    def run(self) -> None:
-        """Train to ``context.steps`` steps, resuming from the saved state when present."""
+    def run(
+        self, observer: Callable[[int, Mapping[str, torch.Tensor]], None] | None = None
+    ) -> None:
+        """Train to ``context.steps`` steps, resuming from the saved state when present.
+
+        ``observer(done_steps, losses)`` is called after every step with the step's losses
+        (device tensors), e.g. by ``bench perf train`` to time the steps.
+        """
         model, context = self.model, self.context
         torch.manual_seed(context.seed)  # same initial weights on every rank
         self.memory_format = tune_cuda(self.device, context.cuda_fast)
@@ -253,8 +262,11 @@ class Trainer:
             model.train()
             for step in range(start, total):
                 batch = self._batch(images, expressions, sampler)
-                meter.add(model.train_step(nets, optimizers, batch, step, total))
+                losses = model.train_step(nets, optimizers, batch, step, total)
+                meter.add(losses)
                 done = step + 1
+                if observer:
+                    observer(done, losses)
                 logged = done % max(1, context.log_every) == 0 or done == total
                 if self._checkpoint_due(done, logged, last_save):
                     self._save_state(done, optimizers, sampler)

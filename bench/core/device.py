@@ -15,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import resource
+import sys
 import tempfile
 from pathlib import Path
 from typing import IO
@@ -105,3 +107,12 @@ def tune_cuda(device: torch.device, enabled: bool) -> torch.memory_format:
         return torch.contiguous_format
     torch.backends.cudnn.benchmark = True
     return torch.channels_last
+
+
+def peak_memory_mib(device: torch.device) -> float:
+    """Peak memory so far, MiB: CUDA's ``max_memory_allocated`` on a GPU, the process's peak RSS
+    otherwise (since the process started: it never goes down)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KiB Linux
