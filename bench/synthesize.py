@@ -21,7 +21,7 @@ import torch
 
 from bench import layout
 from bench.core import atomic
-from bench.core.device import autocast
+from bench.core.device import inference_precision
 from bench.core.errors import UserError
 from bench.core.hashing import sha256_file
 from bench.core.progress import progress_bar
@@ -103,7 +103,7 @@ def synthesize(params: dict[str, Any], model_name: str, dataset: str, device: to
                     labels = torch.full(
                         (len(batch),), INDEX[target], dtype=torch.int64, device=device
                     )
-                    with torch.inference_mode(), autocast(device, bf16):
+                    with torch.inference_mode(), inference_precision(device, bf16):
                         out = model.translate(to_model_range(batch.to(device)), labels)
                     pixels = to_uint8(out).permute(0, 2, 3, 1).cpu().numpy()
                     for offset, array in enumerate(pixels):

@@ -278,7 +278,9 @@ class DAI2I(TrainableGenerator):
         """``size`` target-domain faces drawn with torch's global (CPU) RNG, in [-1, 1]."""
         assert self._target_images is not None
         index = torch.randint(len(self._target_images), (size,))
-        return to_model_range(self._target_images[index.to(self._target_images.device)]).to(device)
+        if self._target_images.is_cuda:  # asynchronous copy: no host sync in the step
+            index = index.pin_memory().to(self._target_images.device, non_blocking=True)
+        return to_model_range(self._target_images[index]).to(device)
 
     def train_step(
         self,

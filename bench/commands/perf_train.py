@@ -147,7 +147,7 @@ def translate_speed(params: dict[str, Any], model: Any, device: Any, repeats: in
     """``translate`` images/s on one evaluation batch (eval mode, synthesis precision)."""
     import torch
 
-    from bench.core.device import autocast
+    from bench.core.device import inference_precision
 
     evaluation = params.get("evaluation") or {}
     count = int(evaluation.get("batch_size", 64))
@@ -156,7 +156,8 @@ def translate_speed(params: dict[str, Any], model: Any, device: Any, repeats: in
     labels = torch.arange(count, device=device) % model.num_expressions
     model.eval()
     best = math.inf
-    with torch.inference_mode(), autocast(device, bool(evaluation.get("synthesis_bf16", False))):
+    bf16 = bool(evaluation.get("synthesis_bf16", False))
+    with torch.inference_mode(), inference_precision(device, bf16):
         for _ in range(repeats + 1):  # the first run is a warm-up
             if device.type == "cuda":
                 torch.cuda.synchronize(device)

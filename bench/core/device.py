@@ -18,6 +18,7 @@ import os
 import resource
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -95,6 +96,29 @@ def autocast(device: torch.device, enabled: bool = True):
     return torch.autocast(
         device_type=device.type, dtype=torch.bfloat16, enabled=enabled and device.type == "cuda"
     )
+
+
+@contextlib.contextmanager
+def inference_precision(device: torch.device, bf16: bool) -> Iterator[None]:
+    """bf16 autocast on CUDA when ``bf16``; otherwise true float32: TF32 convolutions and
+    matmuls off, so CUDA outputs stay within one uint8 level of the CPU's."""
+    if bf16:
+        with autocast(device, True):
+            yield
+        return
+    matmul = torch.backends.cuda.matmul.allow_tf32
+    cudnn = torch.backends.cudnn
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        with cudnn.flags(
+            enabled=cudnn.enabled,
+            benchmark=cudnn.benchmark,
+            deterministic=cudnn.deterministic,
+            allow_tf32=False,
+        ):
+            yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = matmul
 
 
 def tune_cuda(device: torch.device, enabled: bool) -> torch.memory_format:
