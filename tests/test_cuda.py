@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import REPO
 from toy_model import ToyGenerator
 
 from bench.adapt import adapted_models
@@ -22,7 +23,6 @@ from bench.config import load_params
 from bench.core.device import inference_precision
 from bench.core.tensors import to_uint8
 from bench.trainer import Trainer
-from conftest import REPO
 from models.base import TrainContext
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

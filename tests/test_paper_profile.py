@@ -7,11 +7,11 @@ import math
 
 import pytest
 import torch
+from conftest import REPO
 
 from bench.adapt import adapted_models
 from bench.commands.perf_train import timed_run
 from bench.config import load_params
-from conftest import REPO
 
 PARAMS = load_params(REPO / "params.yaml", "paper")
 MODELS = [m for m in PARAMS["models"] + adapted_models(PARAMS) if m not in ("identity", "mr")]
