@@ -29,6 +29,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bench.commands.options import DeviceOpt, JsonOpt, ParamsOpt, ProfileOpt
+
 app = typer.Typer(help="Training speed of the models.", no_args_is_help=True)
 console = Console()
 
@@ -285,14 +287,10 @@ def train_command(
         Path | None,
         typer.Option(help="`bench perf metrics --json` output, for the scoring estimate"),
     ] = None,
-    json_path: Annotated[
-        Path | None, typer.Option("--json", help="also write the rows and estimate as JSON")
-    ] = None,
-    params_file: Annotated[
-        Path | None, typer.Option("--params", help="params file (default ./params.yaml)")
-    ] = None,
-    profile: Annotated[str | None, typer.Option("--profile", help="smoke | paper")] = None,
-    device: Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda")] = None,
+    json_path: JsonOpt = None,
+    params_file: ParamsOpt = None,
+    profile: ProfileOpt = None,
+    device: DeviceOpt = None,
 ) -> None:
     """Seconds per step, images/s and peak memory of every model; the protocol's wall time."""
     import torch
@@ -303,6 +301,7 @@ def train_command(
     from bench.core.device import resolve_device
     from bench.core.errors import UserError
     from models.registry import MODELS
+    from models.trainable import TrainableGenerator
 
     if steps < 1:
         raise UserError(f"--steps must be at least 1, got {steps}")
@@ -313,8 +312,8 @@ def train_command(
     names = MODELS.parse(models) if models else list(params["models"]) + adapted_models(params)
     rows = []
     for name in names:
-        if not MODELS.load(name).trainable:
-            continue
+        if not issubclass(MODELS.load(name), TrainableGenerator):
+            continue  # closed-form fits and references: no steps to time
         rows.append(measure_model(params, name, chosen, steps))
         console.print(f"{name}: {rows[-1].status}")
     memory = "CUDA peak allocation" if chosen.type == "cuda" else "process peak RSS"
