@@ -174,7 +174,7 @@ class Trainer:
         drawn = torch.stack(sampler.draw(self.context.batch_size))
         start = self.dist.rank * self.batch_size
         source, target_expression, target = self._to_device(
-            drawn[:, start : start + self.batch_size]
+            drawn[:, start : start + self.batch_size].contiguous()
         )
 
         def faces(index: torch.Tensor) -> torch.Tensor:

@@ -35,8 +35,9 @@ class TrainContext:
     across processes under torchrun); ``checkpoint_dir``: where the resumable
     state and sample grids go, with a checkpoint every ``checkpoint_every`` steps
     or ``checkpoint_minutes`` minutes (checked on log steps; 0 = off), whichever
-    comes first, and a sample grid every ``sample_every`` steps (0 = never). The
-    losses are read from the device every ``log_every`` steps. On CUDA, ``bf16``
+    comes first (``checkpoint_every`` 0: no resumable state at all), and a sample
+    grid every ``sample_every`` steps (0 = never). The losses are read from the
+    device every ``log_every`` steps. On CUDA, ``bf16``
     runs the forward passes under bf16 autocast and ``cuda_fast`` turns on
     channels_last and ``cudnn.benchmark``. ``fingerprint`` (data + settings) is
     stored in the resumable state; a state with another fingerprint is refused.
