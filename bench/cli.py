@@ -7,6 +7,7 @@ and a one-line reason; ``bench <command> --help`` explains each command.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -93,6 +94,7 @@ def _mount_subcommands() -> None:
         perf,
         perf_baselines,
         perf_models,
+        perf_train,
         study,
         weights,
     )
@@ -104,10 +106,10 @@ def _mount_subcommands() -> None:
     app.add_typer(study.app, name="study")
     app.command("import")(import_.import_command)
     perf_app = typer.Typer(
-        help="Speed and memory benchmarks: metrics, the expression layer, the GAN baselines.",
+        help="Speed and memory benchmarks: metrics, the expression layer, baselines, training.",
         no_args_is_help=True,
     )
-    for group in (perf, perf_models, perf_baselines):
+    for group in (perf, perf_models, perf_baselines, perf_train):
         perf_app.registered_commands += group.app.registered_commands
     app.add_typer(perf_app, name="perf")
 
@@ -450,8 +452,19 @@ def run_command(
     )
 
 
+def passive_openmp() -> None:
+    """Let idle OpenMP threads sleep (``OMP_WAIT_POLICY=PASSIVE``) unless the user chose a policy.
+
+    Must run before torch loads (the CLI imports torch lazily, inside the commands). Busy-waiting
+    threads halve the speed when another process shares the cores (0.67 vs 0.30 s per conv
+    training step on 2 cores) and gain about 10% on idle cores.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def main() -> None:
     """Console-script entry point: user errors become one line on stderr and exit code 2."""
+    passive_openmp()
     try:
         app()
     except UserError as error:

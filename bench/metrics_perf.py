@@ -14,8 +14,6 @@ grows, so later metrics inherit earlier peaks).
 
 from __future__ import annotations
 
-import resource
-import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +21,7 @@ from typing import Any
 import torch
 
 from bench import layout
+from bench.core.device import peak_memory_mib
 from bench.core.errors import MissingWeightsError, UserError
 from bench.core.tensors import to_model_range
 from bench.core.vocabulary import INDEX, NEUTRAL, parse_expressions
@@ -60,14 +59,6 @@ class PerfRow:
         thread it estimates the throughput of an idle core.
         """
         return self.images / self.score_cpu_s if self.score_cpu_s > 0 else float("nan")
-
-
-def _peak_mib(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    # ru_maxrss is in bytes on macOS, KiB on Linux
-    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 
 
 def stand_in_batches(
@@ -152,6 +143,8 @@ def measure(
             continue
         setup, begin, score, finish = (b - a for a, b in zip(marks, marks[1:], strict=False))
         rows.append(
-            PerfRow(name, "ok", setup, begin, score, finish, images, _peak_mib(device), score_cpu)
+            PerfRow(
+                name, "ok", setup, begin, score, finish, images, peak_memory_mib(device), score_cpu
+            )
         )
     return rows

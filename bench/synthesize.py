@@ -20,7 +20,7 @@ import torch
 
 from bench import layout
 from bench.core import atomic
-from bench.core.device import autocast
+from bench.core.device import inference_precision
 from bench.core.errors import UserError
 from bench.core.hashing import sha256_file
 from bench.core.progress import progress_bar
@@ -89,6 +89,7 @@ def synthesize(params: dict[str, Any], model_name: str, dataset: str, device: to
         )
     final = layout.outputs_dir(params, model_name, dataset)
     batch_size = int((params.get("evaluation") or {}).get("batch_size", 64))
+    bf16 = bool((params.get("evaluation") or {}).get("synthesis_bf16", False))
     rows = []
     with (
         atomic.staged_dir(final) as staging,
@@ -101,7 +102,7 @@ def synthesize(params: dict[str, Any], model_name: str, dataset: str, device: to
             for start in range(0, len(sources), batch_size):
                 batch = images[start : start + batch_size]
                 labels = torch.full((len(batch),), INDEX[target], dtype=torch.int64, device=device)
-                with torch.inference_mode(), autocast(device):
+                with torch.inference_mode(), inference_precision(device, bf16):
                     out = model.translate(to_model_range(batch.to(device)), labels)
                 pixels = to_uint8(out).permute(0, 2, 3, 1).cpu().numpy()
                 for offset, array in enumerate(pixels):

@@ -42,6 +42,10 @@ def train_context(params: dict[str, Any], name: str, device: torch.device) -> Tr
         ),
         checkpoint_every=int(training.get("checkpoint_every", 100)),
         sample_every=int(training.get("sample_every", 0)),
+        checkpoint_minutes=float(training.get("checkpoint_minutes", 0)),
+        log_every=int(training.get("log_every", 50)),
+        bf16=bool(training.get("bf16", True)),
+        cuda_fast=bool(training.get("cuda_fast", True)),
     )
 
 

@@ -1,15 +1,24 @@
 """The training loop shared by every trainable model.
 
 Seeded batches (:class:`bench.sampler.PairSampler`), a resumable state written
-atomically every ``checkpoint_every`` steps (model, optimizers, step, every RNG),
-exact continuation after a kill (on CPU a resumed run ends with the same weights
-as an uninterrupted one), bf16 autocast on CUDA, a progress bar with the losses,
-sample grids, and DistributedDataParallel when launched by ``torchrun``.
+atomically every ``checkpoint_every`` steps or ``checkpoint_minutes`` (model,
+optimizers, step, and every process's own RNG states), exact continuation after a
+kill (on CPU a resumed run ends with the same weights as an uninterrupted one),
+bf16 autocast and channels_last on CUDA, a progress bar with the losses, sample
+grids, and DistributedDataParallel when launched by ``torchrun``.
+
+The step itself never waits for the device: the losses stay on it and are read
+once every ``log_every`` steps; batch indices go to the device from pinned memory.
+Under DDP every process draws the same global batch from one seeded stream and
+keeps its own slice, so N processes with global batch B see the images one
+process with batch B would.
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +27,7 @@ from torchvision.utils import make_grid
 
 from bench import distributed
 from bench.core import atomic
-from bench.core.device import autocast
+from bench.core.device import autocast, tune_cuda
 from bench.core.errors import UserError
 from bench.core.progress import console, progress_bar
 from bench.core.tensors import ImageSet, to_model_range, to_uint8
@@ -29,8 +38,35 @@ from models.base import Generator, TrainContext
 from models.trainable import TrainableGenerator, TrainBatch
 
 STATE_FILE = "train_state.pt"
-STATE_FORMAT = "fes-bench-train-state/1"
+STATE_FORMAT = "fes-bench-train-state/2"
 SAMPLE_SOURCES = 4
+
+
+class LossMeter:
+    """Running sums of the step losses since the last read, kept on the device (no host sync)."""
+
+    def __init__(self) -> None:
+        self._sums: dict[str, torch.Tensor] = {}
+        self._counts: dict[str, int] = {}
+
+    def add(self, losses: Mapping[str, torch.Tensor]) -> None:
+        for name, value in losses.items():
+            value = value.detach().float()
+            self._sums[name] = self._sums[name] + value if name in self._sums else value
+            self._counts[name] = self._counts.get(name, 0) + 1
+
+    def read(self) -> dict[str, float]:
+        """Mean of each loss over the steps since the last read (one host sync), then reset."""
+        if not self._sums:
+            return {}
+        names = list(self._sums)
+        means = (
+            torch.stack([self._sums[n] for n in names]).cpu()
+            / torch.tensor([float(self._counts[n]) for n in names])
+        ).tolist()
+        self._sums.clear()
+        self._counts.clear()
+        return dict(zip(names, means, strict=True))
 
 
 class Trainer:
@@ -43,7 +79,13 @@ class Trainer:
         self.dist = distributed.setup(context.device)
         self.device = self.dist.device(context.device)
         self.state_path = Path(context.checkpoint_dir) / STATE_FILE
-        self.batch_size = max(1, context.batch_size // self.dist.world_size)
+        if context.batch_size % self.dist.world_size:
+            raise UserError(
+                f"training.batch_size {context.batch_size} is not divisible by the "
+                f"{self.dist.world_size} processes of this run"
+            )
+        self.batch_size = context.batch_size // self.dist.world_size
+        self.memory_format = torch.contiguous_format
 
     # -- state -------------------------------------------------------------------------------
     def _rng_state(self, sampler: PairSampler) -> dict[str, Any]:
@@ -53,6 +95,8 @@ class Trainer:
         return state
 
     def _save_state(self, step: int, optimizers: dict, sampler: PairSampler) -> None:
+        """Write the state (collective: every process contributes its own RNG states)."""
+        rng = self.dist.gather(self._rng_state(sampler))
         if not self.dist.is_main:
             return
         payload = {
@@ -65,14 +109,13 @@ class Trainer:
             "world_size": self.dist.world_size,
             "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
             "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
-            "rng": self._rng_state(sampler),
+            "rng": rng,
         }
         atomic.torch_save(payload, self.state_path)
 
-    def _load_state(self, optimizers: dict, sampler: PairSampler) -> int:
-        """Restore a previous run's state if there is one; return the step to start from."""
-        if not self.state_path.is_file():
-            return 0
+    def _read_state(self) -> dict[str, Any] | None:
+        """The saved state if it can continue this run; None (said in one line) if it was made
+        with other settings or data, so training starts fresh."""
         try:
             payload = torch.load(self.state_path, map_location="cpu", weights_only=True)
         except Exception as error:  # truncated or foreign file
@@ -81,27 +124,51 @@ class Trainer:
                 "delete it to start over"
             ) from None
         if not isinstance(payload, dict) or payload.get("format") != STATE_FORMAT:
-            raise UserError(f"{self.state_path} is not a fes-bench training state; delete it")
+            raise UserError(
+                f"{self.state_path} is not a training state of this fes-bench version "
+                f"({STATE_FORMAT}); delete it (or pass --fresh) to train from scratch"
+            )
         reason = self._stale_reason(payload)
         if reason:
             console.print(
                 f"{self.model.name}: starting fresh, not resuming {self.state_path}: {reason}"
             )
-            return 0
+            return None
         if payload["world_size"] != self.dist.world_size:
             raise UserError(
                 f"{self.state_path} was written by {payload['world_size']} process(es), "
                 f"this run has {self.dist.world_size}; resume with the same number"
             )
+        return payload
+
+    def _load_state(self, optimizers: dict, sampler: PairSampler) -> int:
+        """Restore a previous run's state if there is one; return the step to start from.
+
+        Each process restores its own RNG states (sampler, CPU, CUDA), so the processes
+        keep drawing different noise after a resume, as they did before it.
+        """
+        if not self.state_path.is_file():
+            return 0
+        payload = self._read_state()
+        if payload is None:
+            return 0
         self.model.load_state_dict(payload["state_dict"])
         for name, optimizer in optimizers.items():
             optimizer.load_state_dict(payload["optimizers"][name])
-        torch.set_rng_state(payload["rng"]["torch"])
-        sampler.generator.set_state(payload["rng"]["sampler"])
-        if "cuda" in payload["rng"] and self.device.type == "cuda":
-            torch.cuda.set_rng_state(payload["rng"]["cuda"], self.device)
+        rng = payload["rng"][self.dist.rank]
+        torch.set_rng_state(rng["torch"])
+        sampler.generator.set_state(rng["sampler"])
+        if "cuda" in rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
+        note = ""
+        if payload.get("total_steps", self.context.steps) != self.context.steps:
+            note = (
+                f"; it was scheduled for {payload.get('total_steps')} steps, this run goes to "
+                f"{self.context.steps} (the learning-rate schedule follows {self.context.steps} "
+                "from here)"
+            )
         console.print(
-            f"{self.model.name}: resuming from step {payload['step']} ({self.state_path})"
+            f"{self.model.name}: resuming from step {payload['step']} ({self.state_path}){note}"
         )
         return int(payload["step"])
 
@@ -118,29 +185,47 @@ class Trainer:
                 f"{self.state_path} is at step {payload['step']}, past the requested "
                 f"{self.context.steps} steps; delete it (or pass --fresh) or raise the steps"
             )
-        if payload.get("total_steps", self.context.steps) != self.context.steps:
-            return (
-                f"it was scheduled for {payload.get('total_steps')} steps, this run for "
-                f"{self.context.steps} (the learning-rate schedule depends on it)"
-            )
         return None
 
     # -- batches and samples -----------------------------------------------------------------
-    def _batch(self, images: torch.Tensor, sampler: PairSampler) -> TrainBatch:
-        source, target_expression, target = sampler.draw(self.batch_size)
-        batch = TrainBatch(
-            source=to_model_range(images[source.to(images.device)]),
-            source_expression=self.data.expressions[source].to(self.device),
-            target_expression=target_expression.to(self.device),
-            target=to_model_range(images[target.to(images.device)]),
-        )
+    def _to_device(self, indices: torch.Tensor) -> torch.Tensor:
+        """Host index tensor -> device, asynchronously from pinned memory on CUDA."""
+        if self.device.type != "cuda":
+            return indices
+        return indices.pin_memory().to(self.device, non_blocking=True)
+
+    def _batch(
+        self, images: torch.Tensor, expressions: torch.Tensor, sampler: PairSampler
+    ) -> TrainBatch:
+        """This process's slice of the next global batch, on the device (mirrored images
+        drawn for the global batch too, when the model asks for flips)."""
+        size = self.context.batch_size
+        drawn = torch.stack(sampler.draw(size))
         if self.model.augment_flip:
-            batch = batch.flip(torch.rand(len(batch), generator=sampler.generator) < 0.5)
-        return batch
+            flips = torch.rand(size, generator=sampler.generator) < 0.5
+            drawn = torch.cat([drawn, flips[None].long()])
+        start = self.dist.rank * self.batch_size
+        local = self._to_device(drawn[:, start : start + self.batch_size].contiguous())
+        source, target_expression, target = local[:3]
+
+        def faces(index: torch.Tensor) -> torch.Tensor:
+            return to_model_range(images[index]).contiguous(memory_format=self.memory_format)
+
+        batch = TrainBatch(
+            source=faces(source),
+            source_expression=expressions[source],
+            target_expression=target_expression,
+            target=faces(target),
+        )
+        return batch.flip(local[3].bool()) if self.model.augment_flip else batch
 
     def _save_samples(self, images: torch.Tensor, sources: torch.Tensor, step: int) -> None:
         """Grid: one row per fixed source; columns = input, then every expression."""
-        with torch.random.fork_rng(devices=[]), torch.inference_mode(), autocast(self.device):
+        with (
+            torch.random.fork_rng(devices=[]),
+            torch.inference_mode(),
+            autocast(self.device, self.context.bf16),
+        ):
             self.model.eval()
             x = to_model_range(images[sources.to(images.device)])
             columns = [x]
@@ -154,26 +239,46 @@ class Trainer:
         save_png(pixels, Path(self.context.checkpoint_dir) / "samples" / f"step_{step:07d}.png")
 
     # -- loop --------------------------------------------------------------------------------
-    def run(self) -> None:
-        """Train to ``context.steps`` steps, resuming from the saved state when present."""
+    def _checkpoint_due(self, done: int, logged: bool, last_save: float) -> bool:
+        """Every ``checkpoint_every`` steps, at the end, or (on log steps) after the time limit;
+        never when ``checkpoint_every`` is 0 (benchmarks: no resumable state at all)."""
+        context = self.context
+        if context.checkpoint_every <= 0:
+            return False
+        if done % context.checkpoint_every == 0 or done == context.steps:
+            return True
+        if not logged or context.checkpoint_minutes <= 0:
+            return False
+        late = time.monotonic() - last_save >= 60 * context.checkpoint_minutes
+        return self.dist.agree(late)  # rank 0's clock decides for every process
+
+    def run(
+        self, observer: Callable[[int, Mapping[str, torch.Tensor]], None] | None = None
+    ) -> None:
+        """Train to ``context.steps`` steps, resuming from the saved state when present.
+
+        ``observer(done_steps, losses)`` is called after every step with the step's losses
+        (device tensors), e.g. by ``bench perf train`` to time the steps.
+        """
         model, context = self.model, self.context
         torch.manual_seed(context.seed)  # same initial weights on every rank
-        model.to(self.device)
+        self.memory_format = tune_cuda(self.device, context.cuda_fast)
+        model.to(self.device, memory_format=self.memory_format)
         model.prepare(self.data, self.device)
-        model.amp = lambda: autocast(self.device)
+        model.amp = lambda: autocast(self.device, context.bf16)
         nets = {
             name: self.dist.wrap(net, self.device) for name, net in model.training_modules().items()
         }
         optimizers = model.configure_optimizers()
+        # one stream on every rank: each process takes its slice of the same global batch
         sampler = PairSampler(
-            self.data,
-            model.source_mode,
-            torch.Generator().manual_seed(context.seed * 1_000_003 + self.dist.rank),
+            self.data, model.source_mode, torch.Generator().manual_seed(context.seed * 1_000_003)
         )
         start = self._load_state(optimizers, sampler)
         if start == 0:
             torch.manual_seed(context.seed + self.dist.rank)
         images = self.data.images.to(self.device)  # decoded once, kept on the device (uint8)
+        expressions = self.data.expressions.to(self.device)
         sample_sources = PairSampler(self.data, model.source_mode, torch.Generator().manual_seed(0))
         sample_sources = sample_sources.draw(SAMPLE_SOURCES)[0]
         total = context.steps
@@ -182,19 +287,25 @@ class Trainer:
             if self.dist.is_main
             else contextlib.nullcontext()
         )
+        meter, last_save = LossMeter(), time.monotonic()
         with bar as advance:
             if advance and start:
                 advance(start)
             model.train()
             for step in range(start, total):
-                losses = model.train_step(
-                    nets, optimizers, self._batch(images, sampler), step, total
-                )
+                batch = self._batch(images, expressions, sampler)
+                losses = model.train_step(nets, optimizers, batch, step, total)
+                meter.add(losses)
                 done = step + 1
-                if done % max(1, context.checkpoint_every) == 0 or done == total:
+                if observer:
+                    observer(done, losses)
+                logged = done % max(1, context.log_every) == 0 or done == total
+                if self._checkpoint_due(done, logged, last_save):
                     self._save_state(done, optimizers, sampler)
+                    last_save = time.monotonic()
                 if context.sample_every and self.dist.is_main and done % context.sample_every == 0:
                     self._save_samples(images, sample_sources, done)
+                losses = meter.read() if logged else {}  # every process: no unbounded sums
                 if advance:
                     advance(1, **losses)
         self.dist.barrier()

@@ -34,7 +34,12 @@ class TrainContext:
     ``steps``: optimisation steps in all; ``batch_size``: images per step (split
     across processes under torchrun); ``checkpoint_dir``: where the resumable
     state and sample grids go, with a checkpoint every ``checkpoint_every`` steps
-    and a sample grid every ``sample_every`` steps (0 = never).
+    or ``checkpoint_minutes`` minutes (checked on log steps; 0 = off), whichever
+    comes first (``checkpoint_every`` 0: no resumable state at all), and a sample
+    grid every ``sample_every`` steps (0 = never). The losses are read from the
+    device every ``log_every`` steps. On CUDA, ``bf16``
+    runs the forward passes under bf16 autocast and ``cuda_fast`` turns on
+    channels_last and ``cudnn.benchmark``.
     """
 
     device: torch.device
@@ -44,6 +49,10 @@ class TrainContext:
     batch_size: int = 16
     checkpoint_every: int = 100
     sample_every: int = 0
+    checkpoint_minutes: float = 0.0
+    log_every: int = 50
+    bf16: bool = True
+    cuda_fast: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
     fingerprint: dict[str, Any] = field(default_factory=dict)
     """What the run depends on besides ``steps`` (params, data); a saved state resumes only

@@ -193,14 +193,24 @@ def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) 
 
     ``x_hat = a * real + (1 - a) * fake`` with ``a ~ U[0, 1]`` per image (torch's global RNG);
     ``critic`` returns (scores, vector) like :class:`PatchCritic`. Differentiable w.r.t.
-    the critic's parameters (the caller adds it to the critic's loss).
+    the critic's parameters (the caller adds it to the critic's loss). Runs in float32
+    outside any autocast: a double backward in bf16 loses the penalty's precision.
     """
-    alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device, dtype=real.dtype)
-    mixed = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
-    scores, _ = critic(mixed)
-    (grad,) = torch.autograd.grad(scores.float().sum(), mixed, create_graph=True)
-    norms = grad.float().flatten(1).norm(2, dim=1)
-    return ((norms - 1) ** 2).mean()
+    with torch.autocast(real.device.type, enabled=False):
+        alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device)
+        mixed = alpha * real.detach().float() + (1 - alpha) * fake.detach().float()
+        mixed = mixed.contiguous(memory_format=_memory_format(real)).requires_grad_(True)
+        scores, _ = critic(mixed)
+        (grad,) = torch.autograd.grad(scores.float().sum(), mixed, create_graph=True)
+        norms = grad.flatten(1).norm(2, dim=1)
+        return ((norms - 1) ** 2).mean()
+
+
+def _memory_format(images: torch.Tensor) -> torch.memory_format:
+    """channels_last when ``images`` (B, C, H, W) are stored so, else the default layout."""
+    if images.is_contiguous(memory_format=torch.channels_last) and not images.is_contiguous():
+        return torch.channels_last
+    return torch.contiguous_format
 
 
 def linear_decay_lr(base_lr: float, step: int, total_steps: int, decay_fraction: float) -> float:

@@ -357,7 +357,9 @@ class DAI2I(TrainableGenerator):
         """``size`` target-domain faces drawn with torch's global (CPU) RNG, in [-1, 1]."""
         assert self._target_images is not None
         index = torch.randint(len(self._target_images), (size,))
-        return to_model_range(self._target_images[index.to(self._target_images.device)]).to(device)
+        if self._target_images.is_cuda:  # asynchronous copy: no host sync in the step
+            index = index.pin_memory().to(self._target_images.device, non_blocking=True)
+        return to_model_range(self._target_images[index]).to(device)
 
     def _random_labels(self, size: int, device: torch.device) -> torch.Tensor:
         """One expression per image, uniform over the base's classes (torch's global CPU RNG)."""
@@ -395,7 +397,7 @@ class DAI2I(TrainableGenerator):
         batch: TrainBatch,
         step: int,
         total_steps: int,
-    ) -> dict[str, float]:
+    ) -> dict[str, torch.Tensor]:
         """One critic, one classifier and (every ``generator_every`` steps) one branch update."""
         hp = self.hp
         assert self.perceptual is not None
@@ -417,7 +419,7 @@ class DAI2I(TrainableGenerator):
                 edits = self._base_translate(source, edit_labels)
             c_loss = nn.functional.cross_entropy(classifier(edits).float(), edit_labels)
         optimisation_step(optimizers["classifier"], c_loss)
-        losses = {"d": d_loss.item(), "c": c_loss.item()}
+        losses = {"d": d_loss.detach(), "c": c_loss.detach()}
         if step % hp.generator_every:
             return losses
 
@@ -447,9 +449,9 @@ class DAI2I(TrainableGenerator):
             )
         optimisation_step(optimizers["generator"], loss)
         return losses | {
-            "g_gan": gan.item(),
-            "g_cls": cls.item(),
-            "g_rec": rec.item(),
-            "g_per": perceptual.item(),
-            "g_ana": analogy.item(),
+            "g_gan": gan.detach(),
+            "g_cls": cls.detach(),
+            "g_rec": rec.detach(),
+            "g_per": perceptual.detach(),
+            "g_ana": analogy.detach(),
         }

@@ -194,7 +194,7 @@ class GANimation(TrainableGenerator):
         )
         if hp.init_std > 0:
             init_normal(self, hp.init_std)
-        self._last_generator_losses: dict[str, float] = {}
+        self._last_generator_losses: dict[str, torch.Tensor] = {}
 
     def authors_prefixes(self) -> dict[str, str]:
         """Our generator's module prefixes -> the authors' (generator_wasserstein_gan.py)."""
@@ -233,7 +233,7 @@ class GANimation(TrainableGenerator):
         batch: TrainBatch,
         step: int,
         total_steps: int,
-    ) -> dict[str, float]:
+    ) -> dict[str, torch.Tensor]:
         """Two critic updates; plus one generator update on every ``n_critic``-th step."""
         hp = self.hp
         decay_learning_rates(optimizers, hp, step, total_steps)
@@ -277,10 +277,10 @@ class GANimation(TrainableGenerator):
             penalty = hp.lambda_gp * gradient_penalty(critic, real, fake)
         optimisation_step(optimizers["critic"], penalty)
         losses = {
-            "d_real": critic_real.item(),
-            "d_fake": critic_fake.item(),
-            "d_au": critic_au.item(),
-            "d_gp": penalty.item(),
+            "d_real": critic_real.detach(),
+            "d_fake": critic_fake.detach(),
+            "d_au": critic_au.detach(),
+            "d_gp": penalty.detach(),
         }
 
         if (step + 1) % hp.n_critic == 0:
@@ -299,5 +299,5 @@ class GANimation(TrainableGenerator):
                         mask.float(), hp.smoothness
                     )
             optimisation_step(optimizers["generator"], sum(terms.values()))
-            self._last_generator_losses = {name: term.item() for name, term in terms.items()}
+            self._last_generator_losses = {name: term.detach() for name, term in terms.items()}
         return {**losses, **self._last_generator_losses}

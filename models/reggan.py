@@ -165,7 +165,7 @@ class RegGAN(TrainableGenerator):
         batch: TrainBatch,
         step: int,
         total_steps: int,
-    ) -> dict[str, float]:
+    ) -> dict[str, torch.Tensor]:
         """One critic update, then one G_R update, on a paired neutral -> target batch."""
         hp = self.hp
         decay_learning_rates(optimizers, hp, step, total_steps)
@@ -197,9 +197,9 @@ class RegGAN(TrainableGenerator):
             )
         optimisation_step(optimizers["generator"], generator_loss)
         return {
-            "d_adv": critic_adv.item(),
-            "d_cls": critic_cls.item(),
-            "g_adv": generator_adv.item(),
-            "g_rec": generator_rec.item(),
-            "g_cls": generator_cls.item(),
+            "d_adv": critic_adv.detach(),
+            "d_cls": critic_cls.detach(),
+            "g_adv": generator_adv.detach(),
+            "g_rec": generator_rec.detach(),
+            "g_cls": generator_cls.detach(),
         }

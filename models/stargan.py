@@ -137,7 +137,7 @@ class StarGAN(TrainableGenerator):
         self.critic = PatchCritic(
             self.image_size, self.num_expressions, hp.critic_dim, hp.critic_layers
         )
-        self._last_generator_losses: dict[str, float] = {}
+        self._last_generator_losses: dict[str, torch.Tensor] = {}
 
     def build_generator(self) -> nn.Module:
         """G(images, one_hot (B, num_expressions)) -> images; StarGAN: plain residual bottleneck."""
@@ -182,7 +182,7 @@ class StarGAN(TrainableGenerator):
         batch: TrainBatch,
         step: int,
         total_steps: int,
-    ) -> dict[str, float]:
+    ) -> dict[str, torch.Tensor]:
         """One critic update; plus one generator update on every ``n_critic``-th step."""
         schedule_learning_rates(optimizers, self.hp, step, total_steps)
         source = batch.source_expression
@@ -222,10 +222,10 @@ class StarGAN(TrainableGenerator):
             )
         optimisation_step(optimizers["critic"], critic_loss)
         losses = {
-            "d_real": critic_real.item(),
-            "d_fake": critic_fake.item(),
-            "d_cls": critic_cls.item(),
-            "d_gp": penalty.item(),
+            "d_real": critic_real.detach(),
+            "d_fake": critic_fake.detach(),
+            "d_cls": critic_cls.detach(),
+            "d_gp": penalty.detach(),
         }
 
         if (step + 1) % hp.n_critic == 0:
@@ -241,8 +241,8 @@ class StarGAN(TrainableGenerator):
                 )
             optimisation_step(optimizers["generator"], generator_loss)
             self._last_generator_losses = {
-                "g_fake": generator_fake.item(),
-                "g_cls": generator_cls.item(),
-                "g_rec": generator_rec.item(),
+                "g_fake": generator_fake.detach(),
+                "g_cls": generator_cls.detach(),
+                "g_rec": generator_rec.detach(),
             }
         return {**losses, **self._last_generator_losses}

@@ -85,8 +85,11 @@ class TrainableGenerator(Generator):
         batch: TrainBatch,
         step: int,
         total_steps: int,
-    ) -> dict[str, float]:
+    ) -> dict[str, torch.Tensor]:
         """One optimisation step (0-based ``step`` of ``total_steps``); returns losses to display.
+
+        Losses are detached 0-dim tensors left on the device (never ``.item()``: that
+        waits for the device every step); the trainer reads them every ``log_every`` steps.
 
         Use ``nets[name]`` (possibly DDP-wrapped) for forward passes; all randomness
         must come from torch's global RNG so a resumed run repeats an uninterrupted one.

@@ -382,7 +382,9 @@ def test_trainer_mirrors_training_images_for_models_that_ask(tiny_faces, tmp_pat
     def draw(flip: bool) -> TrainBatch:
         model.augment_flip = flip
         return trainer._batch(
-            data.images, PairSampler(data, "any", torch.Generator().manual_seed(0))
+            data.images,
+            data.expressions,
+            PairSampler(data, "any", torch.Generator().manual_seed(0)),
         )
 
     plain, flipped = draw(False), draw(True)

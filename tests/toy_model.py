@@ -59,4 +59,28 @@ class ToyGenerator(TrainableGenerator):
         optimizers["generator"].zero_grad()
         loss.backward()
         optimizers["generator"].step()
-        return {"l1": l1.detach().item(), "critic": critic_loss.detach().item()}
+        return {"l1": l1.detach(), "critic": critic_loss.detach()}
+
+
+class DeterministicToy(ToyGenerator):
+    """The toy without dropout, noise or critic: a step depends only on its batch (DDP checks)."""
+
+    name: ClassVar[str] = "toy_deterministic"
+
+    def __init__(self, image_size: int, num_expressions: int = 7, width: int = 4):
+        super().__init__(image_size, num_expressions, width)
+        self.net[2] = nn.Identity()
+
+    def training_modules(self) -> dict[str, nn.Module]:
+        return {"generator": self.net}
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"generator": torch.optim.Adam(self.net.parameters(), lr=1e-2)}
+
+    def train_step(self, nets, optimizers, batch, step, total_steps):
+        fake = self.generate(nets["generator"], batch.source, batch.target_expression)
+        l1 = (fake - batch.target).abs().mean()
+        optimizers["generator"].zero_grad()
+        l1.backward()
+        optimizers["generator"].step()
+        return {"l1": l1.detach()}

@@ -12,6 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bench.commands.options import DeviceOpt, JsonOpt, ParamsOpt, ProfileOpt
+
 app = typer.Typer(help="Throughput benchmarks of the scoring code.", no_args_is_help=True)
 out = Console()
 
@@ -42,14 +44,10 @@ def metrics_command(
     ] = None,
     images: Annotated[int, typer.Option(help="images scored per metric")] = 64,
     batch_size: Annotated[int, typer.Option(help="images per batch")] = 32,
-    json_out: Annotated[
-        Path | None, typer.Option("--json", help="also write the rows as JSON")
-    ] = None,
-    params_file: Annotated[
-        Path | None, typer.Option("--params", help="params file (default ./params.yaml)")
-    ] = None,
-    profile: Annotated[str | None, typer.Option("--profile", help="smoke | paper")] = None,
-    device: Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda")] = None,
+    json_out: JsonOpt = None,
+    params_file: ParamsOpt = None,
+    profile: ProfileOpt = None,
+    device: DeviceOpt = None,
 ) -> None:
     """Time every metric on real test faces standing in for outputs: images/s and peak memory."""
     from bench.core.device import resolve_device

@@ -19,6 +19,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bench.commands.options import DeviceOpt, JsonOpt, ParamsOpt, ProfileOpt
+
 app = typer.Typer(help="Throughput of the GAN baselines (images/s).", no_args_is_help=True)
 console = Console()
 
@@ -121,14 +123,10 @@ def baselines_command(
     threads: Annotated[
         int | None, typer.Option(help="torch CPU threads (default: torch's choice)")
     ] = None,
-    json_path: Annotated[
-        Path | None, typer.Option("--json", help="also write the rows as JSON")
-    ] = None,
-    params_file: Annotated[
-        Path | None, typer.Option("--params", help="params file (default ./params.yaml)")
-    ] = None,
-    profile: Annotated[str | None, typer.Option("--profile", help="smoke | paper")] = None,
-    device: Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda")] = None,
+    json_path: JsonOpt = None,
+    params_file: ParamsOpt = None,
+    profile: ProfileOpt = None,
+    device: DeviceOpt = None,
 ) -> None:
     """Training and inference images/s of each model at the profile's sizes."""
     import torch

@@ -36,6 +36,9 @@ def progress_bar(description: str, total: int | None) -> Iterator[Callable[..., 
         task = progress.add_task(description, total=total, info="")
 
         def advance(n: int = 1, **fields: float) -> None:
+            if not fields:  # keep the last fields shown (e.g. losses read every N steps)
+                progress.update(task, advance=n)
+                return
             info = " ".join(f"{k}={v:.4g}" for k, v in fields.items())
             progress.update(task, advance=n, info=info)
 
