@@ -351,20 +351,10 @@ def check_outputs_current(params: dict[str, Any], model_name: str, dataset: str)
         )
 
 
-def evaluate(
-    params: dict[str, Any],
-    model_name: str,
-    dataset: str,
-    device: torch.device,
-    strict: bool | None = None,
+def write_evaluation(
+    params: dict[str, Any], model_name: str, dataset: str, records: pd.DataFrame
 ) -> Path:
-    """Score (model, dataset); write records and the metrics JSON; return the records path.
-
-    ``strict`` (default: ``evaluation.strict`` in params) turns a missing
-    weight file into an error instead of a metric reported as missing.
-    """
-    check_outputs_current(params, model_name, dataset)
-    records = score(params, model_name, dataset, device, strict)
+    """Write the records parquet and the metrics JSON of (model, dataset) as one unit."""
     path = layout.records_path(params, model_name, dataset)
     metrics_file = layout.metrics_path(params, model_name, dataset)
     # one unit: the old JSON goes first and the new one, naming the parquet's sha256, comes
@@ -406,6 +396,23 @@ def evaluate(
         metrics_file, json.dumps(body, indent=2, sort_keys=True, allow_nan=False) + "\n"
     )
     return path
+
+
+def evaluate(
+    params: dict[str, Any],
+    model_name: str,
+    dataset: str,
+    device: torch.device,
+    strict: bool | None = None,
+) -> Path:
+    """Score (model, dataset); write records and the metrics JSON; return the records path.
+
+    ``strict`` (default: ``evaluation.strict`` in params) turns a missing
+    weight file into an error instead of a metric reported as missing.
+    """
+    check_outputs_current(params, model_name, dataset)
+    records = score(params, model_name, dataset, device, strict)
+    return write_evaluation(params, model_name, dataset, records)
 
 
 def read_evaluation(params: dict[str, Any], model_name: str, dataset: str) -> pd.DataFrame:

@@ -69,6 +69,20 @@ class LossMeter:
         return dict(zip(names, means, strict=True))
 
 
+def place(model: torch.nn.Module, device: torch.device, memory_format: torch.memory_format) -> None:
+    """Move ``model`` to ``device``; with channels_last, store its initialised 4-D tensors so
+    (lazy modules, e.g. DAI2I's LazyBatchNorm2d, are left to initialise on first use)."""
+    model.to(device)
+    if memory_format != torch.channels_last:
+        return
+    for tensor in (*model.parameters(), *model.buffers()):
+        if (
+            not isinstance(tensor, torch.nn.parameter.UninitializedTensorMixin)
+            and tensor.dim() == 4
+        ):
+            tensor.data = tensor.data.contiguous(memory_format=memory_format)
+
+
 class Trainer:
     """Runs ``context.steps`` optimisation steps of ``model`` on ``data`` (see module doc)."""
 
@@ -263,7 +277,7 @@ class Trainer:
         model, context = self.model, self.context
         torch.manual_seed(context.seed)  # same initial weights on every rank
         self.memory_format = tune_cuda(self.device, context.cuda_fast)
-        model.to(self.device, memory_format=self.memory_format)
+        place(model, self.device, self.memory_format)
         model.prepare(self.data, self.device)
         model.amp = lambda: autocast(self.device, context.bf16)
         nets = {

@@ -66,7 +66,8 @@ def fake_project(root: Path, models: list[str], datasets: tuple[str, ...] = ("sy
 def fake_records(params: dict, quality: dict[str, tuple[float, float]]) -> None:
     """Per-image records for every model in ``quality`` on every eval dataset: ECS-FER and
     FSS drawn around ``quality[model] = (ecs, fss)`` (seeded), L1 around 0.2."""
-    from bench.evaluate import write_records
+    from bench.core import provenance
+    from bench.evaluate import write_evaluation
     from bench.synthesize import read_outputs
 
     rng = np.random.default_rng(0)
@@ -88,5 +89,8 @@ def fake_records(params: dict, quality: dict[str, tuple[float, float]]) -> None:
                     "L1": 0.2 + 0.01 * rng.standard_normal(n),
                 }
             )
-            records.attrs = {"provenance": {}, "ood": dataset != "synthetic"}
-            write_records(records, layout.records_path(params, model, dataset))
+            records.attrs = {
+                "provenance": provenance.collect(params),
+                "ood": dataset != "synthetic",
+            }
+            write_evaluation(params, model, dataset, records)
