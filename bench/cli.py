@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from bench.commands.options import DeviceOpt, ParamsOpt, ProfileOpt
 from bench.core.errors import UserError
 from bench.core.progress import console
 
@@ -33,13 +34,6 @@ data_app = typer.Typer(
 )
 app.add_typer(data_app, name="data")
 
-ParamsOpt = Annotated[
-    Path | None, typer.Option("--params", help="params file (default ./params.yaml)")
-]
-ProfileOpt = Annotated[str | None, typer.Option("--profile", help="profile to use: smoke | paper")]
-DeviceOpt = Annotated[
-    str | None, typer.Option("--device", help="auto | cpu | cuda (default: params)")
-]
 StrictOpt = Annotated[
     bool,
     typer.Option(

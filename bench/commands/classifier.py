@@ -13,20 +13,13 @@ from typing import Annotated, Any
 
 import typer
 
+from bench.commands.options import DeviceOpt, ParamsOpt, ProfileOpt
 from bench.core.progress import console
 
 app = typer.Typer(
     help="The ECS expression classifier (ResNet-18 trained on real training images).",
     no_args_is_help=True,
 )
-
-ParamsOpt = Annotated[
-    Path | None, typer.Option("--params", help="params file (default ./params.yaml)")
-]
-ProfileOpt = Annotated[str | None, typer.Option("--profile", help="profile to use: smoke | paper")]
-DeviceOpt = Annotated[
-    str | None, typer.Option("--device", help="auto | cpu | cuda (default: params)")
-]
 
 
 def _params(path: Path | None, profile: str | None) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from bench.commands.options import ParamsOpt, ProfileOpt
 from bench.core.progress import console
 
 
@@ -32,12 +33,8 @@ def import_command(
         Path | None,
         typer.Option(help="output (default checkpoints/<model>/<train_dataset>/model.pt)"),
     ] = None,
-    params_file: Annotated[
-        Path | None, typer.Option("--params", help="params file (default ./params.yaml)")
-    ] = None,
-    profile: Annotated[
-        str | None, typer.Option("--profile", help="profile to use: smoke | paper")
-    ] = None,
+    params_file: ParamsOpt = None,
+    profile: ProfileOpt = None,
 ) -> None:
     """Import a generator released by a baseline's authors; synthesize / evaluate / run use it."""
     from bench.config import load_params

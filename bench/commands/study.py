@@ -7,17 +7,13 @@ from typing import Annotated
 
 import typer
 
+from bench.commands.options import ParamsOpt, ProfileOpt
 from bench.core.progress import console
 
 app = typer.Typer(
     help="Human study: a static pairwise-preference page set and the analysis of its answers.",
     no_args_is_help=True,
 )
-
-ParamsOpt = Annotated[
-    Path | None, typer.Option("--params", help="params file (default ./params.yaml)")
-]
-ProfileOpt = Annotated[str | None, typer.Option("--profile", help="profile to use: smoke | paper")]
 
 
 @app.command("make")

@@ -8,7 +8,6 @@ pipeline's first step) is run; everything else only reads the cache
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlparse
 
@@ -16,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bench.commands.options import ParamsOpt, ProfileOpt
 from bench.core.errors import UserError
 from bench.core.progress import console as progress_console
 from bench.core.weights import cache, manager
@@ -129,12 +129,8 @@ def lock_command(
             help="Only record what is cached; no network (also $FES_BENCH_OFFLINE=1).",
         ),
     ] = False,
-    params_file: Annotated[
-        Path | None, typer.Option("--params", help="params file (default ./params.yaml)")
-    ] = None,
-    profile: Annotated[
-        str | None, typer.Option("--profile", help="profile to use: smoke | paper")
-    ] = None,
+    params_file: ParamsOpt = None,
+    profile: ProfileOpt = None,
 ) -> None:
     """Pull every file the configured datasets, models and metrics need; write results/weights/.
 
