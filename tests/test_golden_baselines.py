@@ -164,21 +164,28 @@ def assert_states(model_part, converted: dict, atol: float) -> None:
     assert worst <= atol, worst
 
 
+def replay_step(name: str, data: dict, batch_keys: tuple[str, str, str], **extra):
+    """One optimisation step of ``name`` from the authors' initial weights on their batch,
+    with their gradient-penalty draw; returns (model, its optimizers, losses)."""
+    model = MODELS.load(name)(**settings(data["hparams"], n_critic=1, **extra))
+    load_pair(model, data, "G_state_dict_before", "D_state_dict_before")
+    model.train()
+    optimizers = model.configure_optimizers()
+    images, source, target = (data[key] for key in batch_keys)
+    with mock.patch("torch.rand", return_value=data["alpha"]):
+        losses = model.optimise(
+            model.training_modules(), optimizers, images, source, target, step=0
+        )
+    return model, optimizers, losses
+
+
 @pytest.mark.parametrize("name", FAMILY)
 def test_one_training_iteration_reproduces_the_authors_losses(name):
     data = golden(f"{name}_train_step")
     config = data["train_config"]
-    model = MODELS.load(name)(
-        **settings(data["hparams"], n_critic=1, lambda_rec=config["lambda_rec"])
+    model, optimizers, losses = replay_step(
+        name, data, ("x_real", "label_org", "label_trg"), lambda_rec=config["lambda_rec"]
     )
-    load_pair(model, data, "G_state_dict_before", "D_state_dict_before")
-    model.train()
-    optimizers = model.configure_optimizers()
-    with mock.patch("torch.rand", return_value=data["alpha"]):
-        losses = model.optimise(
-            model.training_modules(), optimizers, data["x_real"], data["label_org"],
-            data["label_trg"], step=0,
-        )  # fmt: skip
     assert_losses(
         losses,
         data["losses"],
@@ -210,15 +217,9 @@ def test_one_training_iteration_reproduces_the_authors_losses(name):
 
 def test_ganimation_iteration_reproduces_the_authors_losses_and_two_critic_steps():
     data = golden("ganimation_train_step")
-    model = MODELS.load("ganimation")(**settings(data["hparams"], n_critic=1))
-    load_pair(model, data, "G_state_dict_before", "D_state_dict_before")
-    model.train()
-    optimizers = model.configure_optimizers()
-    with mock.patch("torch.rand", return_value=data["alpha"]):
-        losses = model.optimise(
-            model.training_modules(), optimizers, data["real_img"], data["real_cond"],
-            data["desired_cond"], step=0,
-        )  # fmt: skip
+    model, optimizers, losses = replay_step(
+        "ganimation", data, ("real_img", "real_cond", "desired_cond")
+    )
     assert_losses(
         losses,
         data["losses"],
