@@ -350,18 +350,43 @@ def synthesize_command(
 @app.command("evaluate")
 def evaluate_command(
     model: ModelOpt,
-    dataset: DatasetOpt,
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            "--dataset",
+            "-d",
+            help="prepared dataset(s) under data/, comma-separated (default: eval_datasets)",
+        ),
+    ] = None,
+    synthesize: Annotated[
+        bool,
+        typer.Option(
+            "--synthesize", help="translate each dataset first (`bench synthesize`), same process"
+        ),
+    ] = False,
     strict: StrictOpt = False,
     params_file: ParamsOpt = None,
     profile: ProfileOpt = None,
     device: DeviceOpt = None,
 ) -> None:
-    """Score a model's outputs on a dataset with every metric in params (one row per image)."""
-    from bench.evaluate import evaluate
+    """Score a model's outputs on one or more datasets with every metric in params (one row per
+    image). The metrics load once for all the datasets; each result equals scoring it alone.
+    Example (what each DVC evaluate stage runs): `bench evaluate --model reggan --synthesize`."""
+    from bench.data import check_dataset_names
+    from bench.evaluate import evaluate_datasets
 
     params = _params(params_file, profile)
-    path = evaluate(params, model, dataset, _device(params, device), strict=strict or None)
-    console.print(f"records: {path}")
+    datasets = check_dataset_names(params, dataset or params["eval_datasets"])
+    paths = evaluate_datasets(
+        params,
+        model,
+        datasets,
+        _device(params, device),
+        strict=strict or None,
+        synthesize_first=synthesize,
+    )
+    for path in paths:
+        console.print(f"records: {path}")
 
 
 @app.command("report")

@@ -1,9 +1,12 @@
-"""Scoring a model's outputs on one dataset with every configured metric.
+"""Scoring a model's outputs on a dataset with every configured metric.
 
-Each output image is decoded once and fed to all metrics from the same batch.
-Writes ``results/records/<model>__<dataset>.parquet`` (one row per output,
+Each output image is decoded once and fed to all metrics from the same batch;
+the metrics (their networks and weights) are built once per process and reused
+for every dataset a call covers (:func:`evaluate_datasets`), each evaluation
+starting from :meth:`Metric.begin`.
+Writes ``results/records/<model>/<dataset>.parquet`` (one row per output,
 provenance, set-level values and missing metrics in the parquet metadata) and
-``results/metrics/<model>__<dataset>.json`` (mean and bootstrap interval per
+``results/metrics/<model>/<dataset>.json`` (mean and bootstrap interval per
 per-image metric, the set-level values such as FID, the reason of every
 metric that could not run, and the parquet's sha256), each atomically and as
 one unit: the old JSON is removed first and the new one written last, so
@@ -40,6 +43,7 @@ from bench.synthesize import (
     generator_checkpoint,
     read_generator,
     read_outputs,
+    synthesize,
 )
 from datasets.manifest import MANIFEST, read_info, read_manifest
 from datasets.tensors import decode_images
@@ -69,9 +73,11 @@ def is_strict(params: dict[str, Any], strict: bool | None = None) -> bool:
     return bool((params.get("evaluation") or {}).get("strict", False))
 
 
-def build_metrics(
-    params: dict[str, Any], device: torch.device, strict: bool = True
-) -> tuple[list[Metric], dict[str, str]]:
+Built = tuple[list[Metric], dict[str, str]]
+"""What :func:`build_metrics` returns: the metrics, and ``{name: reason}`` of the missing ones."""
+
+
+def build_metrics(params: dict[str, Any], device: torch.device, strict: bool = True) -> Built:
     """Instantiate the metrics listed in params, on ``device``.
 
     Returns the metrics and ``{metric name: reason}`` for those whose weights
@@ -156,9 +162,11 @@ def score(
     dataset: str,
     device: torch.device,
     strict: bool | None = None,
+    built: Built | None = None,
 ) -> pd.DataFrame:
     """Per-image records of every metric for (model, dataset).
 
+    ``built``: metrics from :func:`build_metrics` to reuse (default: built here).
     ``attrs`` carries the provenance, ``ood``, ``set_values`` (list of
     :meth:`SetValue.as_dict`) and ``missing`` (``{column: reason}``).
     """
@@ -178,7 +186,8 @@ def score(
     ref_pixels = decode_images([data_root / f for f in ref_files])
     ref_row = {f: k for k, f in enumerate(ref_files)}
 
-    metrics, missing = build_metrics(params, device, strict)
+    metrics, missing = built or build_metrics(params, device, strict)
+    missing = dict(missing)  # begin_metrics adds to it: the caller's stays as built
     targets = tuple(parse_expressions(params["targets"]))
     context = evaluation_context(params, model_name, dataset, device, targets)
     metrics = begin_metrics(metrics, context, missing, strict)
@@ -404,15 +413,41 @@ def evaluate(
     dataset: str,
     device: torch.device,
     strict: bool | None = None,
+    built: Built | None = None,
 ) -> Path:
     """Score (model, dataset); write records and the metrics JSON; return the records path.
 
     ``strict`` (default: ``evaluation.strict`` in params) turns a missing
-    weight file into an error instead of a metric reported as missing.
+    weight file into an error instead of a metric reported as missing;
+    ``built``: metrics from :func:`build_metrics` to reuse.
     """
     check_outputs_current(params, model_name, dataset)
-    records = score(params, model_name, dataset, device, strict)
+    records = score(params, model_name, dataset, device, strict, built)
     return write_evaluation(params, model_name, dataset, records)
+
+
+def evaluate_datasets(
+    params: dict[str, Any],
+    model_name: str,
+    datasets: list[str],
+    device: torch.device,
+    strict: bool | None = None,
+    synthesize_first: bool = False,
+) -> list[Path]:
+    """:func:`evaluate` ``model_name`` on each of ``datasets`` in this process, building the
+    metrics once (with ``synthesize_first``, translate each dataset just before scoring it).
+
+    Every (model, dataset) result is byte-identical to evaluating it alone: each evaluation
+    starts from the metrics' :meth:`~metrics.base.Metric.begin`.
+    """
+    built: Built | None = None
+    paths = []
+    for dataset in datasets:
+        if synthesize_first:
+            synthesize(params, model_name, dataset, device)
+        built = built or build_metrics(params, device, is_strict(params, strict))
+        paths.append(evaluate(params, model_name, dataset, device, strict, built))
+    return paths
 
 
 def read_evaluation(params: dict[str, Any], model_name: str, dataset: str) -> pd.DataFrame:

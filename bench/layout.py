@@ -7,8 +7,9 @@
     checkpoints/<adapted-model>/<dataset>/model.pt  (models adapted per dataset, e.g. dai2i)
     checkpoints/ecs_classifier/<train-dataset>/resnet18.pt  the ECS expression classifier
     outputs/<model>/<dataset>/<target>/<source-id>.png + outputs.csv + generator.json
-    results/records/<model>__<dataset>.parquet   one row per output image
-    results/metrics/<model>__<dataset>.json      aggregated, DVC metrics
+    results/records/<model>/<dataset>.parquet    one row per output image
+    results/metrics/<model>/<dataset>.json       aggregated, DVC metrics
+      (one folder per model: one DVC stage evaluates a model on every dataset)
     results/tables/, results/figures/ (PNG), results/pdf/ (PDF)   written by the report
     results/weights/<group>.json                 the weights lock (bench weights lock)
 """
@@ -49,12 +50,12 @@ def outputs_dir(params: dict[str, Any], model: str, dataset: str) -> Path:
 
 def records_path(params: dict[str, Any], model: str, dataset: str) -> Path:
     """Per-image metric records."""
-    return _root(params, "results") / "records" / f"{model}__{dataset}.parquet"
+    return _root(params, "results") / "records" / model / f"{dataset}.parquet"
 
 
 def metrics_path(params: dict[str, Any], model: str, dataset: str) -> Path:
     """Aggregated metrics JSON (declared as DVC metrics)."""
-    return _root(params, "results") / "metrics" / f"{model}__{dataset}.json"
+    return _root(params, "results") / "metrics" / model / f"{dataset}.json"
 
 
 def tables_dir(params: dict[str, Any]) -> Path:

@@ -18,10 +18,9 @@ from bench.classifier import classifier_mismatch, train_ecs_classifier
 from bench.config import table_models
 from bench.core.progress import console
 from bench.data import check_dataset_names, data_mismatch, declared_datasets, prepare
-from bench.evaluate import evaluate
+from bench.evaluate import evaluate_datasets
 from bench.report import report
 from bench.report.scope import current_scope
-from bench.synthesize import synthesize
 from bench.train import checkpoint_mismatch, train
 from bench.weights_lock import write_locks
 from models.registry import MODELS
@@ -78,10 +77,7 @@ def run(
         if adapted:
             base = ((params.get("model_settings") or {}).get(model) or {}).get("base", "stargan")
             _ensure_trained(params, base, retrain, device)
-        else:
-            _ensure_trained(params, model, retrain, device)
-        for dataset in chosen_datasets:
-            if adapted:
+            for dataset in chosen_datasets:
                 reason = "--retrain" if retrain else adaptation_mismatch(params, model, dataset)
                 if reason:
                     console.print(f"{model} on {dataset}: adapting ({reason})")
@@ -90,6 +86,7 @@ def run(
                     console.print(
                         f"{model} on {dataset}: using its checkpoint (fingerprint matches)"
                     )
-            synthesize(params, model, dataset, device)
-            evaluate(params, model, dataset, device)
+        else:
+            _ensure_trained(params, model, retrain, device)
+        evaluate_datasets(params, model, chosen_datasets, device, synthesize_first=True)
     report(params, *current_scope(params, chosen_models, chosen_datasets))

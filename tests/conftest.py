@@ -33,6 +33,21 @@ def tiny_params(root: Path) -> dict:
     return params
 
 
+def generate_tiny_sets(root: Path, train_subjects: int = 4) -> None:
+    """A tiny synthetic set (32 px, ``train_subjects`` train / 3 test subjects) and its statue style under
+    ``root / "data"``: what :func:`tiny_params` with ``eval_datasets`` of both expects."""
+    from datasets.synthetic import generate
+
+    generate(
+        root / "data",
+        image_size=32,
+        train_subjects=train_subjects,
+        test_subjects=3,
+        ood_subjects=2,
+        styles=["statue"],
+    )
+
+
 @pytest.fixture
 def params_file(tmp_path: Path) -> Path:
     """A params.yaml for a tiny end-to-end run, everything written under ``tmp_path``."""

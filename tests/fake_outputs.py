@@ -7,13 +7,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-from conftest import tiny_params
+from conftest import generate_tiny_sets, tiny_params
 
 from bench import layout
 from bench.core.hashing import sha256_file
 from bench.synthesize import OUTPUTS_MANIFEST, source_faces
 from datasets.png import load_png, save_png
-from datasets.synthetic import generate
 
 TARGETS = ["happy", "sad"]
 
@@ -29,14 +28,7 @@ def fake_project(root: Path, models: list[str], datasets: tuple[str, ...] = ("sy
     params["adapted_models"] = []
     path = root / "params.yaml"
     path.write_text(yaml.safe_dump(params))
-    generate(
-        root / "data",
-        image_size=32,
-        train_subjects=1,
-        test_subjects=3,
-        ood_subjects=2,
-        styles=["statue"],
-    )
+    generate_tiny_sets(root, train_subjects=1)
     params = {**params, **params["profiles"]["smoke"]}
     for number, model in enumerate(models):
         tint = np.array([40 * number, 255 - 40 * number, 90], dtype=np.int16)

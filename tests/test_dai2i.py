@@ -271,7 +271,7 @@ def test_bench_adapt_end_to_end_marks_the_adapted_rows(params_file, tmp_path, mo
     assert ood["adaptation"]["perceptual_network"]["network"] == "test_fixed_filters"
     fallback = read_generator(params, "dai2i", "synthetic")["adaptation"]
     assert not fallback["adapted"] and "base translator stargan" in fallback["note"]
-    metrics = json.loads((tmp_path / "results/metrics/dai2i__synthetic_statue.json").read_text())
+    metrics = json.loads((tmp_path / "results/metrics/dai2i/synthetic_statue.json").read_text())
     assert metrics["generator"]["adaptation"]["adapted"] is True
     report(params, ["dai2i"], ["synthetic", "synthetic_statue"])
     markdown = (tmp_path / "results/tables/comparison.md").read_text()

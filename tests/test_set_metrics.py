@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import tiny_params
+from conftest import generate_tiny_sets, tiny_params
 
 from bench import layout
 from bench.core.errors import MissingWeightsError
@@ -23,7 +23,6 @@ from bench.report import report
 from bench.synthesize import read_outputs, synthesize
 from bench.train import train
 from datasets.manifest import read_manifest
-from datasets.synthetic import generate
 from datasets.tensors import decode_images
 from metrics.expression_classifier import load_classifier, predict
 from metrics.frechet import frechet_distance
@@ -64,14 +63,7 @@ def evaluated(tmp_path_factory):
     params["metrics"] = ["ecs", "qualiclip", "fid", "l1"]
     params["metric_settings"] = {"fid": {"cache_dir": str(root / "features")}}
     params["ecs_classifier"] = {**params["ecs_classifier"], "epochs": 1}
-    generate(
-        root / "data",
-        image_size=32,
-        train_subjects=4,
-        test_subjects=3,
-        ood_subjects=2,
-        styles=["statue"],
-    )
+    generate_tiny_sets(root)
     patch = pytest.MonkeyPatch()
     patch.setenv("FES_BENCH_WEIGHTS", str(root / "empty-weights"))  # no qualiclip.pth here
     patch.setattr("metrics.fid.InceptionFeatures", FakeInception)
