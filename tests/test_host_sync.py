@@ -1,0 +1,62 @@
+"""No host sync inside a training step, checked on the CPU (tests/test_cuda.py checks the
+same on a GPU): every trainable smoke model runs the trainer's real steps with
+:class:`host_sync.HostSyncRecorder` watching from the batch's transfer to the device
+until the step's losses are handed over (logging steps read them after that)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import REPO
+from host_sync import HostSyncRecorder
+
+from bench.adapt import adapted_models
+from bench.commands.perf_train import build, random_image_set
+from bench.config import load_params
+from bench.trainer import Trainer
+from models.base import TrainContext
+
+SMOKE = load_params(REPO / "params.yaml", "smoke")
+TRAINABLE = [m for m in SMOKE["models"] + adapted_models(SMOKE) if m not in ("identity", "mr")]
+IMAGE_SIZE = 32
+
+
+class RecordedTrainer(Trainer):
+    """Starts the recorder when the drawn batch goes to the device (the draws themselves
+    are host work by design: a CPU generator)."""
+
+    recorder: HostSyncRecorder
+
+    def _to_device(self, indices: torch.Tensor) -> torch.Tensor:
+        self.recorder.start()
+        return super()._to_device(indices)
+
+
+def recorded_steps(name: str, folder) -> list[str]:
+    """Host syncs recorded over enough steps for every update of ``name`` to run."""
+    data = random_image_set(IMAGE_SIZE, 0)
+    torch.manual_seed(0)
+    model = build({**SMOKE, "image_size": IMAGE_SIZE}, name, data)
+    steps = int(getattr(getattr(model, "hp", None), "n_critic", 1)) + 1  # a generator update too
+    context = TrainContext(
+        device=torch.device("cpu"),
+        seed=0,
+        checkpoint_dir=folder,
+        steps=steps,
+        batch_size=4,
+        checkpoint_every=0,
+        log_every=steps,
+    )
+    trainer = RecordedTrainer(model, data, context)
+    trainer.recorder = recorder = HostSyncRecorder()
+    try:
+        trainer.run(lambda done, losses: recorder.stop())
+    finally:
+        recorder.stop()
+    return recorder.events
+
+
+@pytest.mark.parametrize("name", TRAINABLE)
+def test_training_step_makes_no_host_sync(name, tmp_path):
+    events = recorded_steps(name, tmp_path)
+    assert not events, f"{name}: host syncs inside the training step: {sorted(set(events))}"
