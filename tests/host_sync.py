@@ -3,7 +3,7 @@ does that would make the host wait for the device on CUDA.
 
 On the CPU nothing waits, so the recorder keeps track of which tensors would live on
 the host on CUDA: those made inside the window by a factory given no device (e.g.
-``torch.randperm(n)``, the sampler's and torch's global CPU RNG draws) or given the
+``torch.randperm(n)``, any draw from torch's global CPU RNG) or given the
 string ``"cpu"`` (torch.optim's step counters), and those computed from host tensors
 only. Every other tensor (parameters, the data, whatever a ``torch.device`` object
 placed, everything made before the window) counts as a device tensor. It records:
@@ -96,7 +96,7 @@ class HostSyncRecorder:
         self.events: list[str] = []
         self._host = WeakTensorKeyDictionary()
         self._modes: list[Any] = []
-        self.quiet = 0  # > 0: inside a call whose host reads are CPU-only checks
+        self._quiet = 0  # > 0: inside a call whose host reads are CPU-only checks
 
     def is_host(self, tensor: torch.Tensor) -> bool:
         """Whether ``tensor`` would be a host tensor on CUDA."""
@@ -107,7 +107,8 @@ class HostSyncRecorder:
         where = "?"
         for frame in reversed(traceback.extract_stack()):
             path = Path(frame.filename)
-            if path.is_relative_to(PROJECT) and path.name != Path(__file__).name:
+            ours = path.is_relative_to(PROJECT) and "site-packages" not in path.parts
+            if ours and path.name != Path(__file__).name:
                 where = f"{path.relative_to(PROJECT)}:{frame.lineno}"
                 break
         self.events.append(f"{what} at {where}")
@@ -116,7 +117,7 @@ class HostSyncRecorder:
         """Begin recording (function level first, so the dispatch level sits inside it)."""
         if self._modes:
             return
-        self._modes = [_FunctionLevel(self), _DispatchLevel(self)]
+        self._modes = [_FunctionLevel(self.call), _DispatchLevel(self.op)]
         for mode in self._modes:
             mode.__enter__()
 
@@ -125,70 +126,67 @@ class HostSyncRecorder:
         while self._modes:
             self._modes.pop().__exit__(None, None, None)
 
-    def tag(self, outputs: Any, host: bool) -> None:
+    def _tag(self, outputs: Any, host: bool) -> None:
         for tensor in _tensors(outputs):
             if host:
                 self._host[tensor] = True
             else:
                 self._host.pop(tensor, None)
 
-
-class _FunctionLevel(TorchFunctionMode):
-    """Python-level calls: where tensors are made and moved, and host reads of their values."""
-
-    def __init__(self, recorder: HostSyncRecorder) -> None:
-        super().__init__()
-        self.recorder = recorder
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        recorder = self.recorder
+    def call(self, func: Any, args: tuple, kwargs: dict) -> Any:
+        """A Python-level torch call: where tensors are made and moved, host reads of values."""
         name = getattr(func, "__name__", str(func))
         inputs = _tensors(args, kwargs)
-        on_device = [t for t in inputs if not recorder.is_host(t)]
-        on_host = [t for t in inputs if recorder.is_host(t)]
+        on_device = [t for t in inputs if not self.is_host(t)]
+        on_host = [t for t in inputs if self.is_host(t)]
         target = _target(name, args, kwargs)
         if on_device and (name in HOST_READS or (name == "to" and _names_host(target))):
-            recorder.record(f"Tensor.{name}() of a device tensor")
+            self.record(f"Tensor.{name}() of a device tensor")
         elif on_host and target is not None and not _names_host(target):
             if name in ("to", "cuda") and not kwargs.get("non_blocking", False):
-                recorder.record(f"blocking host-to-device copy (Tensor.{name}, no non_blocking)")
+                self.record(f"blocking host-to-device copy (Tensor.{name}, no non_blocking)")
         elif on_device and any(t.numel() > 1 for t in on_host):
             shapes = [tuple(t.shape) for t in on_host if t.numel() > 1]
-            recorder.record(f"{name}: host tensor(s) {shapes} used with device tensors")
+            self.record(f"{name}: host tensor(s) {shapes} used with device tensors")
         quiet = _cpu_only_check(name, args, kwargs)
-        recorder.quiet += quiet
+        self._quiet += quiet
         try:
             result = func(*args, **kwargs)
         finally:
-            recorder.quiet -= quiet
-        if target is not None:
-            host = _names_host(target)
-        else:
-            host = not on_device  # a factory given no device, or host inputs only
-        recorder.tag(result, host)
+            self._quiet -= quiet
+        # a factory given no device, or host inputs only, makes host tensors
+        self._tag(result, _names_host(target) if target is not None else not on_device)
         return result
 
-
-class _DispatchLevel(TorchDispatchMode):
-    """aten-level ops (also inside library code and autograd): device values read back."""
-
-    def __init__(self, recorder: HostSyncRecorder) -> None:
-        super().__init__()
-        self.recorder = recorder
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        recorder = self.recorder
+    def op(self, func: Any, args: tuple, kwargs: dict) -> Any:
+        """An aten op: device values read back by the host."""
         packet = func.overloadpacket
-        on_device = [t for t in _tensors(args, kwargs) if not recorder.is_host(t)]
-        if on_device and not recorder.quiet:
+        on_device = [t for t in _tensors(args, kwargs) if not self.is_host(t)]
+        if on_device and not self._quiet:
             if packet is aten._local_scalar_dense:
-                recorder.record("aten._local_scalar_dense (item/float/int/bool of a device tensor)")
+                self.record("aten._local_scalar_dense (item/float/int/bool of a device tensor)")
             elif packet in VALUE_SIZED:
-                recorder.record(f"aten.{packet.__name__} (result size depends on device values)")
+                self.record(f"aten.{packet.__name__} (result size depends on device values)")
             elif packet in MASK_INDEXED and any(
                 t.dtype in (torch.bool, torch.uint8) for t in _tensors(args[1])
             ):
-                recorder.record(f"aten.{packet.__name__} with a boolean mask (nonzero)")
+                self.record(f"aten.{packet.__name__} with a boolean mask (nonzero)")
         return func(*args, **kwargs)
+
+
+class _Handing:
+    """A torch mode that hands every call to ``handle(func, args, kwargs)``."""
+
+    def __init__(self, handle: Any) -> None:
+        super().__init__()
+        self.handle = handle
+
+
+class _FunctionLevel(_Handing, TorchFunctionMode):
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        return self.handle(func, args, kwargs or {})
+
+
+class _DispatchLevel(_Handing, TorchDispatchMode):
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        return self.handle(func, args, kwargs or {})
