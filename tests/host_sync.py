@@ -97,6 +97,7 @@ class HostSyncRecorder:
         self._host = WeakTensorKeyDictionary()
         self._modes: list[Any] = []
         self._quiet = 0  # > 0: inside a call whose host reads are CPU-only checks
+        self.windows = 0  # recording windows started
 
     def is_host(self, tensor: torch.Tensor) -> bool:
         """Whether ``tensor`` would be a host tensor on CUDA."""
@@ -117,6 +118,7 @@ class HostSyncRecorder:
         """Begin recording (function level first, so the dispatch level sits inside it)."""
         if self._modes:
             return
+        self.windows += 1
         self._modes = [_FunctionLevel(self.call), _DispatchLevel(self.op)]
         for mode in self._modes:
             mode.__enter__()

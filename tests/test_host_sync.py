@@ -34,8 +34,8 @@ class RecordedTrainer(Trainer):
         return super()._to_device(indices)
 
 
-def recorded_steps(name: str, folder) -> list[str]:
-    """Host syncs recorded over enough steps for every update of ``name`` to run."""
+def recorded_steps(name: str, folder) -> tuple[HostSyncRecorder, int]:
+    """(recorder, steps) after enough steps for every update of ``name`` to run."""
     data = random_image_set(IMAGE_SIZE, 0)
     torch.manual_seed(0)
     model = build({**SMOKE, "image_size": IMAGE_SIZE}, name, data)
@@ -55,13 +55,15 @@ def recorded_steps(name: str, folder) -> list[str]:
         trainer.run(lambda done, losses: recorder.stop())
     finally:
         recorder.stop()
-    return recorder.events
+    return recorder, steps
 
 
 @pytest.mark.parametrize("name", TRAINABLE)
 def test_training_step_makes_no_host_sync(name, tmp_path):
-    events = recorded_steps(name, tmp_path)
-    assert not events, f"{name}: host syncs inside the training step: {sorted(set(events))}"
+    recorder, steps = recorded_steps(name, tmp_path)
+    assert recorder.windows == steps  # every step was watched
+    events = sorted(set(recorder.events))
+    assert not events, f"{name}: host syncs inside the training step: {events}"
 
 
 def recorded(work) -> list[str]:
