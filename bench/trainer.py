@@ -27,7 +27,7 @@ from torchvision.utils import make_grid
 
 from bench import distributed
 from bench.core import atomic
-from bench.core.device import autocast, tune_cuda
+from bench.core.device import autocast, to_device_async, tune_cuda
 from bench.core.errors import UserError
 from bench.core.progress import console, progress_bar
 from bench.core.tensors import ImageSet, to_model_range, to_uint8
@@ -204,9 +204,7 @@ class Trainer:
     # -- batches and samples -----------------------------------------------------------------
     def _to_device(self, indices: torch.Tensor) -> torch.Tensor:
         """Host index tensor -> device, asynchronously from pinned memory on CUDA."""
-        if self.device.type != "cuda":
-            return indices
-        return indices.pin_memory().to(self.device, non_blocking=True)
+        return to_device_async(indices, self.device)
 
     def _batch(
         self, images: torch.Tensor, expressions: torch.Tensor, sampler: PairSampler

@@ -29,6 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from bench.core.device import to_device_async
 from bench.core.errors import UserError
 
 LEAKY_SLOPE = 0.01
@@ -43,6 +44,12 @@ def tile_condition(condition: torch.Tensor, height: int, width: int) -> torch.Te
 def one_hot(labels: torch.Tensor, num_classes: int, like: torch.Tensor) -> torch.Tensor:
     """One-hot float vectors (B, num_classes) of int64 ``labels`` with ``like``'s dtype/device."""
     return nn.functional.one_hot(labels, num_classes).to(dtype=like.dtype, device=like.device)
+
+
+def shuffled(labels: torch.Tensor) -> torch.Tensor:
+    """The batch's ``labels`` (B,) in a random order (the StarGAN authors' target labels),
+    drawn with torch's global CPU RNG and sent to the labels' device without a host sync."""
+    return labels[to_device_async(torch.randperm(len(labels)), labels.device)]
 
 
 def conv_norm_relu(

@@ -56,6 +56,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from bench.core.device import to_device_async
 from bench.core.errors import UserError
 from bench.core.tensors import to_model_range
 from bench.core.vocabulary import EXPRESSIONS, NEUTRAL, expression_index
@@ -357,13 +358,12 @@ class DAI2I(TrainableGenerator):
         """``size`` target-domain faces drawn with torch's global (CPU) RNG, in [-1, 1]."""
         assert self._target_images is not None
         index = torch.randint(len(self._target_images), (size,))
-        if self._target_images.is_cuda:  # asynchronous copy: no host sync in the step
-            index = index.pin_memory().to(self._target_images.device, non_blocking=True)
+        index = to_device_async(index, self._target_images.device)  # no host sync in the step
         return to_model_range(self._target_images[index]).to(device)
 
     def _random_labels(self, size: int, device: torch.device) -> torch.Tensor:
         """One expression per image, uniform over the base's classes (torch's global CPU RNG)."""
-        return torch.randint(self.num_expressions, (size,)).to(device)
+        return to_device_async(torch.randint(self.num_expressions, (size,)), device)
 
     def _reconstruct(self, branches: nn.Module, out: dict[str, torch.Tensor]) -> torch.Tensor:
         """y_rec: back through the base with the neutral label (code) or directly (``direct``)."""

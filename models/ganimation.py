@@ -54,6 +54,7 @@ from models.blocks import (
     init_normal,
     optimisation_step,
     output_conv,
+    shuffled,
 )
 from models.stargan import TARGET_LABELS, check_choice
 from models.trainable import TrainableGenerator, TrainBatch
@@ -239,7 +240,7 @@ class GANimation(TrainableGenerator):
         decay_learning_rates(optimizers, hp, step, total_steps)
         source = batch.source_expression
         if hp.target_labels == "permutation":
-            target = source[torch.randperm(len(source)).to(source.device)]
+            target = shuffled(source)
         else:
             target = batch.target_expression
         target_aus = self.aus(target, batch.source)

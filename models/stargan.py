@@ -51,6 +51,7 @@ from models.blocks import (
     one_hot,
     optimisation_step,
     set_lr,
+    shuffled,
     stepped_decay_lr,
 )
 from models.trainable import TrainableGenerator, TrainBatch
@@ -187,7 +188,7 @@ class StarGAN(TrainableGenerator):
         schedule_learning_rates(optimizers, self.hp, step, total_steps)
         source = batch.source_expression
         if self.hp.target_labels == "permutation":
-            target = source[torch.randperm(len(source)).to(source.device)]
+            target = shuffled(source)
         else:
             target = batch.target_expression
         return self.optimise(nets, optimizers, batch.source, source, target, step)

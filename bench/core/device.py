@@ -121,6 +121,16 @@ def inference_precision(device: torch.device, bf16: bool) -> Iterator[None]:
         torch.backends.cuda.matmul.allow_tf32 = matmul
 
 
+def to_device_async(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A host tensor on ``device`` without making the host wait: on CUDA copied from pinned
+    memory with ``non_blocking`` (a plain ``.to(device)`` synchronises the stream), elsewhere
+    ``tensor`` itself when it is already there. Later work on the current stream sees the copy.
+    """
+    if device.type == "cuda":
+        tensor = tensor.pin_memory()
+    return tensor.to(device, non_blocking=True)
+
+
 def tune_cuda(device: torch.device, enabled: bool) -> torch.memory_format:
     """Pick fast kernels on CUDA when ``enabled``: ``cudnn.benchmark`` and channels_last.
 
