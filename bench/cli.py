@@ -287,6 +287,18 @@ def data_contact_sheet(
     console.print(f"wrote {target}")
 
 
+@app.command("sources")
+def sources_command(params_file: ParamsOpt = None, profile: ProfileOpt = None) -> None:
+    """Write results/sources/<model>.json for every configured model: the sha256 of each module
+    of its code (its import closure, plugins included). The DVC train and adapt stages depend
+    on these files, so a model retrains exactly when its code changes."""
+    from bench.sources import write_sources
+
+    params = _params(params_file, profile)
+    for path in write_sources(params):
+        console.print(f"sources: {path}")
+
+
 @app.command("train")
 def train_command(
     model: ModelOpt,

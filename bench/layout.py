@@ -12,6 +12,7 @@
       (one folder per model: one DVC stage evaluates a model on every dataset)
     results/tables/, results/figures/ (PNG), results/pdf/ (PDF)   written by the report
     results/weights/<group>.json                 the weights lock (bench weights lock)
+    results/sources/<model>.json                 the code each model is made of (bench sources)
 """
 
 from __future__ import annotations
@@ -73,3 +74,8 @@ def pdf_dir(params: dict[str, Any]) -> Path:
 def weights_lock_dir(params: dict[str, Any]) -> Path:
     """Lock files of the pretrained weights the pipeline uses (one per group)."""
     return _root(params, "results") / "weights"
+
+
+def sources_dir(params: dict[str, Any]) -> Path:
+    """sha256 of the code each model is made of (one file per model, ``bench sources``)."""
+    return _root(params, "results") / "sources"
