@@ -12,7 +12,7 @@ deepface's own file for it is already in ``$DEEPFACE_HOME/.deepface/weights``
 The embeddings are computed where deepface computes them, not on ``--device``:
 ``Dlib`` runs in dlib's C++ code on the CPU (the PyPI wheel has no CUDA), the
 Keras backbones on TensorFlow's own device choice. On a GPU machine FSS is
-therefore the one CPU-bound metric (about 50 ms per image on the 2-core development machine).
+therefore the one CPU-bound metric.
 
 From the same pair of embeddings, as US-GAN and SARGAN report them:
 
