@@ -33,13 +33,23 @@ def import_command(
         Path | None,
         typer.Option(help="output (default checkpoints/<model>/<train_dataset>/model.pt)"),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="replace an existing checkpoint at the output")
+    ] = False,
     params_file: ParamsOpt = None,
     profile: ProfileOpt = None,
 ) -> None:
-    """Import a generator released by a baseline's authors; synthesize / evaluate / run use it."""
+    """Import a generator released by a baseline's authors; synthesize / evaluate / run use it.
+
+    The file must hold a generator of the --model's design (residual
+    blocks, SARGAN's attention block, GANimation's heads and 17 action
+    units); a file of another design is refused, naming the model it
+    fits. An existing checkpoint is replaced only with --force.
+    """
     from bench.config import load_params
     from bench.importing import import_checkpoint
 
     names = [n.strip() for n in labels.split(",") if n.strip()] if labels else None
-    target = import_checkpoint(load_params(params_file, profile), model, checkpoint, names, out)
+    params = load_params(params_file, profile)
+    target = import_checkpoint(params, model, checkpoint, names, out, force)
     console.print(f"imported {checkpoint} -> {target}")
