@@ -3,8 +3,7 @@ authors' own code (which is NOT part of this repository).
 
 Reproduce
 ---------
-1. Check out the authors' repositories at these commits (file:line references in
-   tests/golden/NOTES.md refer to them):
+1. Check out the authors' repositories at these commits:
 
    * yunjey/stargan          94dd002e93a2863d9b987a937b85925b80f7a19f
    * arbishakram/US-GAN      be3fca227f737542bfe3523fddd1b794c2539641
@@ -14,7 +13,8 @@ Reproduce
    contain `pre-trained_model/*.ckpt` blobs that may be missing from a snapshot;
    they are not used.)
 
-2. Run (CPU, any torch >= 2.0; produced with torch 2.14.1, numpy 2.4.6):
+2. Run (CPU, any torch >= 2.0; produced with torch 2.14.1, torchvision 0.29.1, numpy 2.4.6,
+   Pillow 13.0.0; US-GAN and SARGAN take about a minute each):
 
        OMP_NUM_THREADS=1 python make_golden_stargan_family.py --model stargan \
            --authors-repo /path/to/stargan --out tests/golden
@@ -34,13 +34,21 @@ Runtime shims (no edits of the authors' files):
 * SARGAN only: the attention hourglass `SEDN` hard-codes c_mid=64 (generator.py:31),
   which would make the tiny golden ~1 MB.  For the TINY goldens we set the default
   argument to 4 via `SEDN.__init__.__defaults__` (recorded as hparams['sedn_c_mid']);
-  the 128 px checkpoint keeps the authors' 64.
+  the 128 px checkpoint keeps the authors' 64; the training loop uses 2 (LOOP_SEDN_C_MID).
+* Training loop (run_loop): the authors' Solver.train() with their own get_loader() (StarGAN:
+  crop size = image size, so that CenterCrop is the identity on the 24 px images; num_workers
+  0) and their argparse defaults except sizes, batch 4, num_iters and num_iters_decay =
+  num_iters / 2 (their 200k / 100k ratio), under torch.set_default_dtype(torch.float64) (their
+  code creates every tensor with the default dtype). Their locals are read at two lines of
+  train() with sys.settrace (LoopRecorder); log/sample/save steps set beyond the run.
 
-Outputs: <model>_forward.pt, <model>_train_step.pt (+ ckpt128/...).
-Tensors are float32 (labels int64); state dicts keep the authors' key names.
+Outputs: <model>_forward.pt (float32), <model>_train_loop.pt (float64, see run_loop)
+(+ ckpt128/...). State dicts keep the authors' key names; the loop stores each network's
+parameters as one flat vector with its layout (names, shapes).
 """
 import argparse
 import contextlib
+import inspect
 import io
 import os
 import sys
@@ -130,6 +138,223 @@ def run_train(model, solver):
     return grabbed
 
 
+# ------------------------------------------------------------------ the training loop
+# The authors' Solver.train() on a tiny image folder read by their own get_loader(), run in
+# float64 (torch.set_default_dtype) so that the replay can be compared at ~1e-10 instead of
+# float32's last digits. num_iters is chosen so that their learning-rate schedule (decay in
+# the last num_iters_decay = num_iters / 2 iterations, their default ratio 100k / 200k; a drop
+# every lr_update_step, their default) drops once before the end: StarGAN 1000, US-GAN and
+# SARGAN 5000. Full records (batch, random draws, losses, weights) are kept for two windows:
+# the first iterations (four critic-only ones, then critic + generator) and the iterations
+# around the drop; the learning rates of every iteration are kept as their change points.
+LOOP_TINY = dict(image_size=24, g_conv_dim=2, d_conv_dim=2, g_repeat_num=1, d_repeat_num=3, c_dim=7)
+LOOP_IMAGES = 8        # image folder: 8 random 24 px RGB images, image k in class folder k % 7
+LOOP_BATCH = 4
+LOOP = {
+    'stargan': dict(num_iters=1010, windows=[(0, 5), (999, 1005)]),
+    'usgan': dict(num_iters=5010, windows=[(0, 5), (4999, 5005)]),
+    'sargan': dict(num_iters=5010, windows=[(0, 5), (4999, 5005)]),
+}
+
+
+LOOP_SEDN_C_MID = 2   # SARGAN: the hourglasses' width for the loop (hard-coded 64; 4 in *_forward.pt)
+LOOP_UNUSED = {'sargan': ('att_func.',)}   # built by their Generator, never called: not stored
+UNUSED = ()
+
+
+def named(net):
+    """The parameters stored: named_parameters() less the LOOP_UNUSED ones (no gradient ever)."""
+    return [(k, v) for k, v in net.named_parameters() if not k.startswith(UNUSED)]
+
+
+def layout(net):
+    """[(name, shape)] of a network's parameters, in named_parameters() order (authors' names)."""
+    return [(k, tuple(v.shape)) for k, v in named(net)]
+
+
+def params_of(net):
+    """The parameters as one flat vector in layout() order (one zip entry, not one per tensor)."""
+    return torch.cat([v.detach().reshape(-1) for _, v in named(net)]).clone()
+
+
+def adam_state(optimizer, net):
+    """Adam's moments as flat vectors in layout() order (zeros for a parameter without state:
+    never given a gradient, listed in missing) and each parameter's step count (GANimation's
+    AU head skips the gradient-penalty steps); None before any step."""
+    if not optimizer.state:
+        return None
+    avg, avg_sq, missing, steps = [], [], [], []
+    for k, p in named(net):
+        state = optimizer.state.get(p)
+        if not state:
+            missing.append(k)
+            state = dict(exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p), step=0.0)
+        avg.append(state['exp_avg'].reshape(-1))
+        avg_sq.append(state['exp_avg_sq'].reshape(-1))
+        steps.append(float(state['step']))
+    return dict(exp_avg=torch.cat(avg).clone(), exp_avg_sq=torch.cat(avg_sq).clone(),
+                missing=missing, step=steps)
+
+
+def write_image_folder(root, size):
+    from PIL import Image
+    gen = torch.Generator().manual_seed(2024)
+    pixels = torch.randint(0, 256, (LOOP_IMAGES, size, size, 3), generator=gen, dtype=torch.uint8)
+    for k in range(LOOP_IMAGES):
+        folder = os.path.join(root, f'class{k % LOOP_TINY["c_dim"]}')
+        os.makedirs(folder, exist_ok=True)
+        Image.fromarray(pixels[k].numpy()).save(os.path.join(folder, f'{k:02d}.png'))
+
+
+def authors_loader(model, image_dir, size):
+    from data_loader import get_loader  # authors' module
+    if model == 'stargan':   # main.py: get_loader(rafd_image_dir, None, None, rafd_crop_size, ...)
+        return get_loader(image_dir, None, None, size, size, LOOP_BATCH, 'RaFD', 'train', 0)
+    return get_loader(image_dir, size, LOOP_BATCH, 'train', 0)   # driver.py
+
+
+class LoopRecorder:
+    """Reads the locals of the authors' Solver.train() at two of its lines (sys.settrace):
+    before the critic's first forward (the batch, target permutation, learning rates, and the
+    state at a window's start) and at the logging line after the optimizer steps (GP alpha,
+    losses, weights after the iteration). No code of theirs is changed."""
+
+    def __init__(self, solver, windows, dataset_images):
+        self.solver = solver
+        self.windows = windows
+        self.code = type(solver).train.__code__
+        lines, first = inspect.getsourcelines(type(solver).train)
+        self.before_line = first + next(n for n, l in enumerate(lines) if l.strip() == 'out_src, out_cls = self.D(x_real)')
+        self.after_line = first + next(n for n, l in enumerate(lines) if l.strip() == 'if (i+1) % self.log_step == 0:')
+        self.candidates = dataset_images   # (n, 3, S, S) as their transform gives them, unflipped
+        self.lrs = []
+        self.records = {start: dict(start=start, state_before=None, iterations=[]) for start, _ in windows}
+
+    def window(self, i):
+        return next((start for start, stop in self.windows if start <= i < stop), None)
+
+    def global_trace(self, frame, event, arg):
+        return self.local_trace if frame.f_code is self.code else None
+
+    def local_trace(self, frame, event, arg):
+        if event == 'line' and frame.f_lineno in (self.before_line, self.after_line):
+            (self.before if frame.f_lineno == self.before_line else self.after)(frame.f_locals)
+        return self.local_trace
+
+    def identify(self, x_real):
+        index, flip = [], []
+        for image in x_real:
+            hits = [(k, f) for k in range(len(self.candidates)) for f in (False, True)
+                    if torch.equal(image, self.candidates[k].flip(-1) if f else self.candidates[k])]
+            assert len(hits) == 1, hits
+            index.append(hits[0][0])
+            flip.append(hits[0][1])
+        return torch.tensor(index), torch.tensor(flip)
+
+    def before(self, local):
+        s, i = self.solver, local['i']
+        assert len(self.lrs) == i
+        self.lrs.append((s.g_optimizer.param_groups[0]['lr'], s.d_optimizer.param_groups[0]['lr']))
+        start = self.window(i)
+        if start is None:
+            return
+        record = self.records[start]
+        if i == start:
+            record['state_before'] = dict(
+                G=params_of(s.G), D=params_of(s.D),
+                G_adam=adam_state(s.g_optimizer, s.G), D_adam=adam_state(s.d_optimizer, s.D))
+        index, flip = self.identify(local['x_real'])
+        assert torch.equal(local['label_org'], self.labels[index])
+        # one int64 (5, B) tensor: image index, flip, label_org, rand_idx, label_trg
+        batch = torch.stack([index, flip.long(), local['label_org'], local['rand_idx'], local['label_trg']])
+        record['iterations'].append(dict(i=i, batch=batch, lr=self.lrs[-1]))
+
+    def after(self, local):
+        s, i = self.solver, local['i']
+        start = self.window(i)
+        if start is None:
+            return
+        it = self.records[start]['iterations'][-1]
+        assert it['i'] == i
+        it['alpha'] = local['alpha'].detach().reshape(-1).clone()
+        it['losses'] = dict(local['loss'])
+        it['generator_step'] = (i + 1) % s.n_critic == 0
+        # after - state_before, stored in float32: |delta| <= a few lr, so the rounding
+        # (2**-24 relative) is ~1e-11 absolute, far below the replay's tolerance
+        before = self.records[start]['state_before']
+        it['D_delta'] = (params_of(s.D) - before['D']).float()
+        it['G_delta'] = (params_of(s.G) - before['G']).float() if it['generator_step'] else None
+
+
+def lr_changes(lrs):
+    """[(iteration, g_lr, d_lr)] wherever the rates differ from the previous iteration's."""
+    return [(i, *lr) for i, lr in enumerate(lrs) if i == 0 or lr != lrs[i - 1]]
+
+
+def run_loop(model, Solver, commit, work, sedn_c_mid):
+    global UNUSED
+    UNUSED = LOOP_UNUSED.get(model, ())
+    from torchvision.datasets import ImageFolder
+    import torchvision.transforms as T
+    dtype = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        hp = dict(LOOP_TINY)
+        if model != 'stargan':
+            hp.pop('g_repeat_num')
+        size, spec = hp['image_size'], LOOP[model]
+        image_dir = os.path.join(work, 'loop_images')
+        write_image_folder(image_dir, size)
+        folder = ImageFolder(image_dir)
+        images = torch.stack([torch.as_tensor(__import__('numpy').array(folder.loader(p))) for p, _ in folder.samples])
+        labels = torch.tensor([c for _, c in folder.samples])
+        to_model = T.Compose([T.ToTensor(), T.Normalize(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))])
+        candidates = torch.stack([to_model(folder.loader(p)) for p, _ in folder.samples])
+
+        num_iters = spec['num_iters']
+        d = DEFAULTS[model]
+        decay = int(num_iters * d['num_iters_decay'] / d['num_iters'])
+        cfg = make_config(model, hp, work, num_iters=num_iters, num_iters_decay=decay,
+                          batch_size=LOOP_BATCH, lr_update_step=d['lr_update_step'])
+        torch.manual_seed(0)
+        solver = build_solver(model, Solver, cfg, authors_loader(model, image_dir, size))
+        recorder = LoopRecorder(solver, spec['windows'], candidates)
+        recorder.labels = labels
+        torch.manual_seed(1)
+        sys.settrace(recorder.global_trace)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                solver.train()
+        finally:
+            sys.settrace(None)
+        assert len(recorder.lrs) == num_iters
+        if sedn_c_mid is not None:
+            hp['sedn_c_mid'] = sedn_c_mid
+        return dict(
+            model=model, authors_commit=commit, hparams=hp, dtype='float64',
+            train_config=dict(num_iters=num_iters, num_iters_decay=decay, lr_update_step=cfg.lr_update_step,
+                              n_critic=cfg.n_critic, batch_size=LOOP_BATCH, g_lr=cfg.g_lr, d_lr=cfg.d_lr,
+                              beta1=cfg.beta1, beta2=cfg.beta2, lambda_cls=cfg.lambda_cls,
+                              lambda_rec=cfg.lambda_rec, lambda_gp=cfg.lambda_gp, num_workers=0,
+                              torch_seed_before_solver=0, torch_seed_before_train=1),
+            layout=dict(G=layout(solver.G), D=layout(solver.D)),
+            images=images.permute(0, 3, 1, 2).contiguous(), labels=labels,
+            lr_changes=lr_changes(recorder.lrs),
+            windows=[recorder.records[start] for start, _ in spec['windows']],
+            note=("The authors' Solver.train() (their get_loader: ImageFolder, RandomHorizontalFlip, "
+                  'shuffle; num_workers 0) in float64. images: the folder as uint8 RGB (N, 3, S, S); per '
+                  'iteration of a window: batch = (image index, flip, label_org, rand_idx, label_trg) '
+                  '(torch.randperm draws rand_idx), the GP alpha, the lrs in effect, the losses logged, and the '
+                  'parameters after the iteration minus state_before, as float32 (G only after a generator '
+                  'step), flat in layout order. '
+                  'state_before: '
+                  "parameters and Adam moments at the window's start. lr_changes: (iteration, g_lr, "
+                  'd_lr) where the rates in effect change.'),
+        )
+    finally:
+        torch.set_default_dtype(dtype)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--model', required=True, choices=['stargan', 'usgan', 'sargan'])
@@ -198,41 +423,14 @@ def main():
     )
     torch.save(fwd, os.path.join(args.out, f'{model}_forward.pt'))
 
-    # --------------------------------------------------------------- train step
-    torch.manual_seed(0)
-    B = 4
-    gen = torch.Generator().manual_seed(4321)
-    x_real = torch.rand(B, 3, S, S, generator=gen) * 2 - 1
-    labels = torch.tensor([0, 3, 5, 6])
-    batch = (x_real.clone(), labels.clone())
-    loader = [batch, batch]  # train() takes the first batch as x_fixed, the second for iteration 1
-    cfg = make_config(model, {k: v for k, v in hp.items() if k != 'sedn_c_mid'}, work,
-                      n_critic=1, num_iters=1, batch_size=B)
-    solver = build_solver(model, Solver, cfg, loader)
-    g0, d0 = sd_copy(solver.G), sd_copy(solver.D)
-    torch.manual_seed(1)   # the draws inside train(): randperm (target labels) then rand (GP alpha)
-    loc = run_train(model, solver)
-    loss = {k: float(v) for k, v in loc['loss'].items()}
-    step = dict(
-        model=model, authors_commit=commit, hparams=dict(hp),
-        train_config=dict(n_critic=1, num_iters=1, batch_size=B, g_lr=cfg.g_lr, d_lr=cfg.d_lr,
-                          beta1=cfg.beta1, beta2=cfg.beta2, lambda_cls=cfg.lambda_cls,
-                          lambda_rec=cfg.lambda_rec, lambda_gp=cfg.lambda_gp,
-                          torch_seed_before_train=1),
-        note=('n_critic set to 1 so that iteration i=0 includes the G update ((i+1) % n_critic == 0). '
-              'G runs 3 forward passes in train mode (D step: G(x_real,c_trg); G step: G(x_real,c_trg), '
-              'G(x_fake,c_org)), so InstanceNorm running stats in G_state_dict_after were updated 3 times '
-              '(num_batches_tracked=3) although they are never used by the authors.'),
-        x_real=x_real, label_org=labels, rand_idx=loc['rand_idx'].clone(), label_trg=loc['label_trg'].clone(),
-        c_org=loc['c_org'].clone(), c_trg=loc['c_trg'].clone(), alpha=loc['alpha'].detach().clone(),
-        x_fake=loc['x_fake'].detach().clone(), x_reconst=loc['x_reconst'].detach().clone(),
-        losses=loss,
-        d_loss_total=loc['d_loss'].item(), g_loss_total=loc['g_loss'].item(),
-        G_state_dict_before=g0, D_state_dict_before=d0,
-        G_state_dict_after=sd_copy(solver.G), D_state_dict_after=sd_copy(solver.D),
-    )
-    torch.save(step, os.path.join(args.out, f'{model}_train_step.pt'))
-    print(model, 'losses', loss)
+    # ----------------------------------------------------- training loop (float64)
+    if model == 'sargan':
+        sargan_generator.SEDN.__init__.__defaults__ = (LOOP_SEDN_C_MID,) + tuple(sedn_defaults[1:])
+        sedn_c_mid = LOOP_SEDN_C_MID
+    loop = run_loop(model, Solver, commit, work, sedn_c_mid)
+    torch.save(loop, os.path.join(args.out, f'{model}_train_loop.pt'))
+    print(model, 'loop: iterations', loop['train_config']['num_iters'], 'windows',
+          [(w['start'], w['start'] + len(w['iterations'])) for w in loop['windows']])
 
     # --------------------------------------------------------------- 128 px ckpt
     if args.ckpt128:
