@@ -3,7 +3,7 @@
 ``bench adapt --model dai2i --dataset D`` loads the trained base translator
 (``checkpoints/<base>/<train_dataset>/model.pt``), adapts the model's branches to the
 images of ``D`` (every image of ``D``, labels unused; never any model's outputs) through
-the shared training loop (resumable, seeded, bf16 on CUDA) and writes
+the shared training loop (resumable, seeded, optional bf16 on CUDA) and writes
 ``checkpoints/dai2i/D/model.pt``. For the training dataset there is nothing to adapt: the
 checkpoint holds the base translator only and says so. The checkpoint's metadata
 ``adaptation`` records what was used (target images, their manifest's sha256, the base
@@ -24,7 +24,7 @@ from bench.core import provenance
 from bench.core.errors import UserError
 from bench.core.hashing import sha256_file
 from bench.core.progress import console
-from bench.train import check_image_size, model_settings, train_context
+from bench.train import check_image_size, loop_fingerprint, model_settings, train_context
 from bench.trainer import STATE_FILE, fit
 from datasets.manifest import MANIFEST
 from datasets.tensors import load_image_set
@@ -51,6 +51,8 @@ def expected_fingerprint(params: dict[str, Any], name: str, dataset: str) -> dic
     context = adaptation_context(params, name, dataset, torch.device("cpu"))
     config = {"image_size": int(params["image_size"]), **settings}
     record = fingerprint.train_fingerprint(params, name, config, context.steps, context.batch_size)
+    if loop := loop_fingerprint(params, name):
+        record["training"] = loop
     record["base_checkpoint_sha256"] = sha256_file(base_path) if base_path.is_file() else None
     record["target_dataset"] = dataset
     if dataset != params["train_dataset"]:

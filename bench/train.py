@@ -17,11 +17,13 @@ from bench.core import provenance
 from bench.core.errors import UserError
 from bench.core.hashing import sha256_file
 from bench.core.progress import console
+from bench.sampler import resolve_sampling
 from bench.trainer import STATE_FILE, fit
 from datasets.manifest import MANIFEST, read_info
 from datasets.tensors import load_image_set
 from models.base import Generator, TrainContext, read_checkpoint
 from models.registry import MODELS
+from models.trainable import TrainableGenerator
 
 
 def build_model(params: dict[str, Any], name: str) -> Generator:
@@ -44,9 +46,23 @@ def train_context(params: dict[str, Any], name: str, device: torch.device) -> Tr
         sample_every=int(training.get("sample_every", 0)),
         checkpoint_minutes=float(training.get("checkpoint_minutes", 0)),
         log_every=int(training.get("log_every", 50)),
-        bf16=bool(training.get("bf16", True)),
+        bf16=bool(training.get("bf16", False)),
         cuda_fast=bool(training.get("cuda_fast", True)),
+        sampling=str(training.get("sampling", "authors")),
     )
+
+
+def loop_fingerprint(params: dict[str, Any], name: str) -> dict[str, Any]:
+    """The training-loop settings that change what a trainable model learns: its resolved
+    ``training.sampling`` and ``training.bf16`` (empty for models the loop does not train)."""
+    model_class = MODELS.load(name)
+    if not issubclass(model_class, TrainableGenerator):
+        return {}
+    context = train_context(params, name, torch.device("cpu"))
+    return {
+        "sampling": resolve_sampling(context.sampling, model_class.authors_sampling),
+        "bf16": context.bf16,
+    }
 
 
 def model_settings(params: dict[str, Any], name: str) -> dict[str, Any]:
@@ -58,7 +74,8 @@ def expected_fingerprint(params: dict[str, Any], name: str) -> dict[str, Any]:
     """The fingerprint a checkpoint of ``name`` trained with the current params carries."""
     context = train_context(params, name, torch.device("cpu"))
     config = {"image_size": int(params["image_size"]), **model_settings(params, name)}
-    return fingerprint.train_fingerprint(params, name, config, context.steps, context.batch_size)
+    record = fingerprint.train_fingerprint(params, name, config, context.steps, context.batch_size)
+    return record | ({"training": loop} if (loop := loop_fingerprint(params, name)) else {})
 
 
 def checkpoint_mismatch(params: dict[str, Any], name: str) -> str | None:

@@ -1,17 +1,21 @@
 """The training loop shared by every trainable model.
 
-Seeded batches (:class:`bench.sampler.PairSampler`), a resumable state written
-atomically every ``checkpoint_every`` steps or ``checkpoint_minutes`` (model,
-optimizers, step, and every process's own RNG states), exact continuation after a
-kill (on CPU a resumed run ends with the same weights as an uninterrupted one),
-bf16 autocast and channels_last on CUDA, a progress bar with the losses, sample
-grids, and DistributedDataParallel when launched by ``torchrun``.
+Seeded batches (:mod:`bench.sampler`: shuffled epochs, uniform or independent pair
+draws, ``training.sampling``), a resumable state written atomically every
+``checkpoint_every`` steps or ``checkpoint_minutes`` (model, optimizers, step, the
+sampler's state and every process's own RNG states), exact continuation after a kill,
+also mid-epoch (on CPU a resumed run ends with the same weights as an uninterrupted
+one), optional bf16 autocast (``training.bf16``, off by default: the authors train in
+float32) and channels_last on CUDA, a progress bar with the losses, sample grids, and
+DistributedDataParallel when launched by ``torchrun``.
 
 The step itself never waits for the device: the losses stay on it and are read
 once every ``log_every`` steps; batch indices go to the device from pinned memory.
 Under DDP every process draws the same global batch from one seeded stream and
 keeps its own slice, so N processes with global batch B see the images one
-process with batch B would.
+process with batch B would. An epoch's smaller last batch (``epochs`` sampling) is
+split as evenly as it goes (slices differ by at most one image; DDP then averages
+the per-process means) and must give every process at least one image.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from bench.core.errors import UserError
 from bench.core.progress import console, progress_bar
 from bench.core.tensors import ImageSet, to_model_range, to_uint8
 from bench.fingerprint import difference
-from bench.sampler import PairSampler
+from bench.sampler import ImageSampler, PairSampler, make_sampler, resolve_sampling
 from datasets.png import save_png
 from models.base import Generator, TrainContext
 from models.trainable import TrainableGenerator, TrainBatch
@@ -40,6 +44,7 @@ from models.trainable import TrainableGenerator, TrainBatch
 STATE_FILE = "train_state.pt"
 STATE_FORMAT = "fes-bench-train-state/2"
 SAMPLE_SOURCES = 4
+Sampler = PairSampler | ImageSampler
 
 
 class LossMeter:
@@ -102,13 +107,13 @@ class Trainer:
         self.memory_format = torch.contiguous_format
 
     # -- state -------------------------------------------------------------------------------
-    def _rng_state(self, sampler: PairSampler) -> dict[str, Any]:
-        state = {"torch": torch.get_rng_state(), "sampler": sampler.generator.get_state()}
+    def _rng_state(self, sampler: Sampler) -> dict[str, Any]:
+        state = {"torch": torch.get_rng_state(), "sampler": sampler.state()}
         if self.device.type == "cuda":
             state["cuda"] = torch.cuda.get_rng_state(self.device)
         return state
 
-    def _save_state(self, step: int, optimizers: dict, sampler: PairSampler) -> None:
+    def _save_state(self, step: int, optimizers: dict, sampler: Sampler) -> None:
         """Write the state (collective: every process contributes its own RNG states)."""
         rng = self.dist.gather(self._rng_state(sampler))
         if not self.dist.is_main:
@@ -155,11 +160,12 @@ class Trainer:
             )
         return payload
 
-    def _load_state(self, optimizers: dict, sampler: PairSampler) -> int:
+    def _load_state(self, optimizers: dict, sampler: Sampler) -> int:
         """Restore a previous run's state if there is one; return the step to start from.
 
         Each process restores its own RNG states (sampler, CPU, CUDA), so the processes
-        keep drawing different noise after a resume, as they did before it.
+        keep drawing different noise after a resume, as they did before it; the sampler's
+        state includes the current epoch's order and position (``epochs``).
         """
         if not self.state_path.is_file():
             return 0
@@ -171,7 +177,7 @@ class Trainer:
             optimizer.load_state_dict(payload["optimizers"][name])
         rng = payload["rng"][self.dist.rank]
         torch.set_rng_state(rng["torch"])
-        sampler.generator.set_state(rng["sampler"])
+        sampler.load_state(rng["sampler"])
         if "cuda" in rng and self.device.type == "cuda":
             torch.cuda.set_rng_state(rng["cuda"], self.device)
         note = ""
@@ -207,17 +213,18 @@ class Trainer:
         return to_device_async(indices, self.device)
 
     def _batch(
-        self, images: torch.Tensor, expressions: torch.Tensor, sampler: PairSampler
+        self, images: torch.Tensor, expressions: torch.Tensor, sampler: Sampler
     ) -> TrainBatch:
         """This process's slice of the next global batch, on the device (mirrored images
         drawn for the global batch too, when the model asks for flips)."""
-        size = self.context.batch_size
-        drawn = torch.stack(sampler.draw(size))
+        drawn = torch.stack(sampler.draw(self.context.batch_size))
+        size = drawn.shape[1]  # smaller for an epoch's last batch
         if self.model.augment_flip:
             flips = torch.rand(size, generator=sampler.generator) < 0.5
             drawn = torch.cat([drawn, flips[None].long()])
-        start = self.dist.rank * self.batch_size
-        local = self._to_device(drawn[:, start : start + self.batch_size].contiguous())
+        world, rank = self.dist.world_size, self.dist.rank
+        start, end = rank * size // world, (rank + 1) * size // world
+        local = self._to_device(drawn[:, start:end].contiguous())
         source, target_expression, target = local[:3]
 
         def faces(index: torch.Tensor) -> torch.Tensor:
@@ -249,6 +256,23 @@ class Trainer:
         grid = make_grid(tiles, nrow=len(columns), padding=2, pad_value=1.0)
         pixels = to_uint8(grid).permute(1, 2, 0).cpu().numpy()
         save_png(pixels, Path(self.context.checkpoint_dir) / "samples" / f"step_{step:07d}.png")
+
+    def make_sampler(self) -> Sampler:
+        """The training sampler of ``context.sampling`` for this model, seeded from
+        ``context.seed``; the same stream on every rank (each keeps its slice)."""
+        model = self.model
+        mode = resolve_sampling(self.context.sampling, model.authors_sampling)
+        generator = torch.Generator().manual_seed(self.context.seed * 1_000_003)
+        sampler = make_sampler(self.data, model.source_mode, generator, mode, model.epoch_drop_last)
+        smallest = sampler.smallest_batch(self.context.batch_size)
+        if smallest < self.dist.world_size:
+            raise UserError(
+                f"the last batch of each epoch holds {smallest} of the {len(sampler)} training "
+                f"images, fewer than the {self.dist.world_size} processes; choose a batch size "
+                "or number of processes that leaves each one an image, or "
+                "`training.sampling: uniform`"
+            )
+        return sampler
 
     # -- loop --------------------------------------------------------------------------------
     def _checkpoint_due(self, done: int, logged: bool, last_save: float) -> bool:
@@ -282,10 +306,7 @@ class Trainer:
             name: self.dist.wrap(net, self.device) for name, net in model.training_modules().items()
         }
         optimizers = model.configure_optimizers()
-        # one stream on every rank: each process takes its slice of the same global batch
-        sampler = PairSampler(
-            self.data, model.source_mode, torch.Generator().manual_seed(context.seed * 1_000_003)
-        )
+        sampler = self.make_sampler()
         start = self._load_state(optimizers, sampler)
         if start == 0:
             torch.manual_seed(context.seed + self.dist.rank)

@@ -37,9 +37,11 @@ class TrainContext:
     or ``checkpoint_minutes`` minutes (checked on log steps; 0 = off), whichever
     comes first (``checkpoint_every`` 0: no resumable state at all), and a sample
     grid every ``sample_every`` steps (0 = never). The losses are read from the
-    device every ``log_every`` steps. On CUDA, ``bf16``
-    runs the forward passes under bf16 autocast and ``cuda_fast`` turns on
-    channels_last and ``cudnn.benchmark``.
+    device every ``log_every`` steps. ``sampling`` picks the batches (``authors``:
+    the model's own way; ``epochs``, ``uniform``, ``independent``: :mod:`bench.sampler`).
+    On CUDA, ``bf16`` runs the forward passes under bf16 autocast (off by default: the
+    authors train in float32) and ``cuda_fast`` turns on channels_last and
+    ``cudnn.benchmark``.
     """
 
     device: torch.device
@@ -51,8 +53,9 @@ class TrainContext:
     sample_every: int = 0
     checkpoint_minutes: float = 0.0
     log_every: int = 50
-    bf16: bool = True
+    bf16: bool = False
     cuda_fast: bool = True
+    sampling: str = "authors"
     extra: dict[str, Any] = field(default_factory=dict)
     fingerprint: dict[str, Any] = field(default_factory=dict)
     """What the run depends on besides ``steps`` (params, data); a saved state resumes only

@@ -215,6 +215,12 @@ class DAI2I(TrainableGenerator):
         return (perceptual, SUBSTITUTE_ASSET)
 
     source_mode: ClassVar[str] = "any"
+    authors_sampling: ClassVar[str] = "epochs"
+    """The source images: a shuffled ``DataLoader`` with ``drop_last=True``, epoch after
+    epoch (util/training_framework.py); the target-domain images are drawn uniformly with
+    replacement (:meth:`_target_batch`; theirs share the shuffled index, modulo their count,
+    run_expression_manipulation.py ``dataset_now``)."""
+    epoch_drop_last: ClassVar[bool] = True
     adapts_per_dataset: ClassVar[bool] = True
     Settings: ClassVar[type] = DAI2ISettings
 

@@ -177,6 +177,13 @@ class GANimation(TrainableGenerator):
 
     name: ClassVar[str] = "ganimation"
     source_mode: ClassVar[str] = "any"
+    authors_sampling: ClassVar[str] = "uniform"
+    """dataset_aus.py ``__getitem__`` replaces the loader's shuffled index by
+    ``random.randint`` over every image (``serial_batches`` off, as in run_train.sh):
+    independent draws with replacement."""
+    epoch_drop_last: ClassVar[bool] = True
+    """Its ``DataLoader`` has ``drop_last=True`` (custom_dataset_data_loader.py), should
+    ``training.sampling: epochs`` be chosen."""
     authors_unused: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, image_size: int, num_expressions: int = len(EXPRESSIONS), **settings: Any):

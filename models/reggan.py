@@ -98,6 +98,8 @@ class RegGAN(TrainableGenerator):
 
     name: ClassVar[str] = "reggan"
     source_mode: ClassVar[str] = "neutral"
+    authors_sampling: ClassVar[str] = "independent"
+    """No public code: fes-bench's same-subject (neutral, target) pair draws."""
 
     def __init__(self, image_size: int, num_expressions: int = len(EXPRESSIONS), **settings: Any):
         hp = hyperparameters.resolve(RegGANSettings, settings, self.name)

@@ -123,6 +123,10 @@ class StarGAN(TrainableGenerator):
 
     name: ClassVar[str] = "stargan"
     source_mode: ClassVar[str] = "any"
+    authors_sampling: ClassVar[str] = "epochs"
+    """solver.py iterates a shuffled ``DataLoader`` (data_loader.py, ``drop_last`` off: each
+    epoch's last batch is smaller) and starts it again at ``StopIteration``; US-GAN and
+    SARGAN's solver.py and data_loader.py do the same."""
     Settings: ClassVar[type] = StarGANSettings
     authors_unused: ClassVar[tuple[str, ...]] = ()
     """Modules of the authors' generator its forward pass never calls (dropped on import)."""

@@ -2,7 +2,7 @@
 
 A trainable model declares its networks (:meth:`TrainableGenerator.training_modules`),
 its optimizers and one optimisation step; the trainer owns everything else:
-seeded batch sampling, atomic checkpoints, exact resume, bf16 autocast on CUDA,
+seeded batch sampling, atomic checkpoints, exact resume, optional bf16 autocast on CUDA,
 the progress bar, sample grids and DistributedDataParallel under ``torchrun``.
 The orchestration runs the loop on the model (``bench.trainer.fit``); a model
 never imports it.
@@ -29,7 +29,10 @@ class TrainBatch:
     ``source``: real faces (B, 3, H, W) in [-1, 1] (neutral ones when the model's
     ``source_mode`` is ``"neutral"``); ``target``: the same subject's real image
     of ``target_expression`` (for paired losses); expressions are int64 (B,).
-    ``target_expression`` never equals ``source_expression``.
+    ``target_expression`` never equals ``source_expression``. A subject with a single
+    expression (``epochs`` / ``uniform`` sampling, ``source_mode "any"``) has no pair:
+    its target expression is another expression of the training set and ``target`` is
+    the source itself. B is smaller for an epoch's last batch (``epochs`` sampling).
     """
 
     source: torch.Tensor
@@ -58,12 +61,21 @@ class TrainableGenerator(Generator):
     trainable: ClassVar[bool] = True
     source_mode: ClassVar[str] = "any"
     """``"any"``: sources of every expression (StarGAN-style); ``"neutral"``: neutral -> target pairs."""
+    authors_sampling: ClassVar[str] = "independent"
+    """How the model's authors draw training batches, used under ``training.sampling:
+    authors`` (:mod:`bench.sampler`): ``epochs`` (every image once per epoch, reshuffled),
+    ``uniform`` (every image, with replacement) or ``independent`` (fes-bench's pair draws;
+    the default for models without authors' code or that need same-subject pairs)."""
+    epoch_drop_last: ClassVar[bool] = False
+    """Under ``epochs`` sampling, drop each epoch's incomplete last batch (the authors'
+    ``DataLoader(drop_last=True)``); otherwise it is trained on, smaller."""
     augment_flip: bool = False
     """Mirror each training image left-right with probability 1/2 (the loop draws the coin
     from its seeded sampler); the StarGAN family's and GANimation's data loaders do."""
 
     def amp(self) -> contextlib.AbstractContextManager:
-        """Mixed-precision context for forward passes (bf16 on CUDA; set by the trainer)."""
+        """Mixed-precision context for forward passes (bf16 on CUDA when ``training.bf16``;
+        set by the trainer)."""
         return contextlib.nullcontext()
 
     def prepare(self, data: Any, device: torch.device) -> None:

@@ -283,17 +283,20 @@ def target_contrast(model, classifier: nn.Module, data: ImageSet) -> float:
     return (own - other.mean()).item()
 
 
-@pytest.mark.parametrize("name", BASELINES)  # ~25-50 s each on one CPU thread
+@pytest.mark.parametrize("name", BASELINES)  # ~40-75 s each on one CPU thread
 def test_training_moves_outputs_towards_the_target_expression(
     name, tiny_faces, expression_classifier, tmp_path
 ):
+    """A 32-channel critic: at 16 the critic's class head stayed at chance (cross-entropy
+    ln 3) for 2 of 5 seeds of US-GAN under either sampler (and StarGAN's under epochs at
+    seed 1), so the generator got no expression signal; at 32 every seed tried learned."""
     data = subset(tiny_faces[0], 3)  # neutral, happy, sad
     torch.manual_seed(0)
     model = MODELS.load(name)(
         image_size=32,
         num_expressions=3,
         conv_dim=8,
-        critic_dim=16,
+        critic_dim=32,
         critic_layers=3,
         lr_generator=1e-3,
         lr_critic=1e-3,

@@ -1,7 +1,9 @@
 """DistributedDataParallel on CPU: two gloo processes under torchrun (one launch for all checks).
 
 The script below runs, in one process group: an uninterrupted 8-step run; a 4-step run
-resumed to 8 steps; a deterministic toy run with global batch 4. Each process records
+resumed to 8 steps; a deterministic toy run with global batch 4; one epoch of ``epochs``
+sampling (84 images in global batches of 10: the ninth holds 4), uninterrupted and resumed
+mid-epoch. Each process records
 per step a checksum of its batch and one draw of torch's global RNG (the noise source
 of dropout and the gradient penalty's mixing weights).
 """
@@ -46,11 +48,15 @@ SCRIPT = textwrap.dedent(
             Recording.records.append([images, batch.target_expression.tolist(), float(torch.rand(()))])
             return super().train_step(nets, optimizers, batch, step, total_steps)
 
-    def train(model_type, folder, steps):
+    class EpochRecording(Recording):
+        source_mode = "any"
+
+    def train(model_type, folder, steps, batch_size=4, sampling="authors"):
         torch.manual_seed(0)
         model = model_type(image_size=32)
         context = TrainContext(device=torch.device("cpu"), seed=0, checkpoint_dir=out / folder,
-                               steps=steps, batch_size=4, checkpoint_every=2, log_every=3)
+                               steps=steps, batch_size=batch_size, checkpoint_every=2,
+                               log_every=3, sampling=sampling)
         Trainer(model, data, context).run()
         return model
 
@@ -58,14 +64,21 @@ SCRIPT = textwrap.dedent(
     straight_records, Recording.records = Recording.records, []
     train(Recording, "resumed", 4)
     resumed = train(Recording, "resumed", 8)
+    resumed_records = Recording.records
     toy = train(DeterministicToy, "toy", 6)
+    Recording.records = []
+    train(EpochRecording, "epochs", 9, batch_size=10, sampling="epochs")
+    epochs, Recording.records = Recording.records, []
+    train(EpochRecording, "epochs_resumed", 4, batch_size=10, sampling="epochs")
+    train(EpochRecording, "epochs_resumed", 9, batch_size=10, sampling="epochs")
     torch.save(
         {{"straight": straight.state_dict(), "resumed": resumed.state_dict(),
           "toy": toy.state_dict()}},
         out / f"weights{{rank}}.pt",
     )
     (out / f"records{{rank}}.json").write_text(
-        json.dumps({{"straight": straight_records, "resumed": Recording.records}})
+        json.dumps({{"straight": straight_records, "resumed": resumed_records,
+                    "epochs": epochs, "epochs_resumed": Recording.records}})
     )
     """
 )
@@ -124,6 +137,22 @@ def test_stop_and_resume_equals_uninterrupted_run(two_ranks):
         assert torch.equal(value, weights["resumed"][name]), name
     other = torch.load(out / "weights1.pt", weights_only=True)
     assert all(torch.equal(v, other["resumed"][k]) for k, v in weights["resumed"].items())
+
+
+def test_epochs_split_each_global_batch_and_resume_mid_epoch(two_ranks):
+    """Both processes keep their half of one shuffled epoch (5 + 5 images per step, 2 + 2 in
+    the last); together they see every training image once; a resumed run repeats it."""
+    from bench.core.tensors import to_model_range
+
+    out, data = two_ranks
+    ranks = [records(out, rank) for rank in (0, 1)]
+    for rank in ranks:
+        assert rank["epochs"] == rank["epochs_resumed"]
+        assert [len(step[1]) for step in rank["epochs"]] == [5] * 8 + [2]
+    seen = sorted(x for rank in ranks for step in rank["epochs"] for x in step[0][: len(step[1])])
+    images = to_model_range(load_image_set(data, split="train").images)
+    assert len(seen) == len(images) == 84
+    torch.testing.assert_close(torch.tensor(seen), images.flatten(1).sum(1).sort().values)
 
 
 def test_two_ranks_with_global_batch_equal_one_process(two_ranks, tmp_path):

@@ -15,7 +15,9 @@ import torch
 from toy_model import ToyGenerator
 
 from bench.core.errors import UserError
+from bench.core.tensors import to_model_range
 from bench.core.vocabulary import INDEX
+from bench.distributed import Distributed
 from bench.sampler import PairSampler
 from bench.trainer import Trainer
 from datasets.synthetic import generate
@@ -111,6 +113,92 @@ def test_resume_equals_uninterrupted(train_set, tmp_path):
         straight.state_dict().items(), resumed.state_dict().items(), strict=True
     ):
         assert torch.equal(a, b), name
+
+
+class AnyToy(ToyGenerator):
+    """The toy on sources of every expression, so that an epoch has 21 images."""
+
+    source_mode = "any"
+
+
+def run_any(data_root: Path, ckpt: Path, steps: int, sampling: str = "epochs") -> AnyToy:
+    torch.manual_seed(0)
+    model = AnyToy(image_size=32)
+    context = TrainContext(
+        device=torch.device("cpu"), seed=0, checkpoint_dir=ckpt, steps=steps, batch_size=4,
+        checkpoint_every=3, sampling=sampling,
+    )  # fmt: skip
+    Trainer(model, load_image_set(data_root, split="train"), context).run()
+    return model
+
+
+def test_epochs_resume_mid_epoch_equals_uninterrupted(train_set, tmp_path):
+    """21 images in batches of 4: an epoch is 5 full batches and one of 1 (6 steps)."""
+    straight = run_any(train_set, tmp_path / "straight", steps=9)
+    run_any(train_set, tmp_path / "resumed", steps=3)  # stops half-way through epoch 1
+    sampler = _state(tmp_path / "resumed")["rng"][0]["sampler"]
+    assert sampler["position"] == 12 and len(sampler["order"]) == 21
+    resumed = run_any(train_set, tmp_path / "resumed", steps=9)
+    for (name, a), (_, b) in zip(
+        straight.state_dict().items(), resumed.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), name
+    other = run_any(train_set, tmp_path / "independent", steps=9, sampling="independent")
+    assert not torch.equal(other.net[0].weight, straight.net[0].weight)  # other batches
+
+
+def test_an_epochs_last_batch_is_split_over_the_processes(train_set, tmp_path):
+    """Every process draws the same global batch and keeps its slice, the smaller last
+    batch of an epoch too (21 = 5 x 4 + 1 would leave a process without an image)."""
+    data = load_image_set(train_set, split="train")
+    context = TrainContext(
+        device=torch.device("cpu"), seed=0, checkpoint_dir=tmp_path, steps=1, batch_size=6,
+        sampling="epochs",
+    )  # fmt: skip
+    slices = []
+    for rank in range(3):
+        trainer = Trainer(AnyToy(image_size=32), data, context)
+        trainer.dist = Distributed(rank=rank, world_size=3)
+        sampler = trainer.make_sampler()
+        slices.append(
+            [trainer._batch(data.images, data.expressions, sampler) for _ in range(4)]
+        )  # 21 = 3 x 6 + 3: the fourth batch holds 3 images, one per process
+    for step in range(4):
+        sizes = [len(slices[rank][step]) for rank in range(3)]
+        assert sizes == ([2, 2, 2] if step < 3 else [1, 1, 1])
+    sources = torch.cat([b.source for step in range(4) for b in (s[step] for s in slices)])
+    faces = to_model_range(data.images)
+    assert torch.equal(
+        torch.sort(sources.flatten(1).sum(1)).values, torch.sort(faces.flatten(1).sum(1)).values
+    )  # the three processes together saw every image once
+    crowded = TrainContext(
+        device=torch.device("cpu"), seed=0, checkpoint_dir=tmp_path, steps=1, batch_size=4,
+        sampling="epochs",
+    )  # fmt: skip
+    trainer = Trainer(AnyToy(image_size=32), data, crowded)
+    trainer.dist = Distributed(rank=0, world_size=2)
+    with pytest.raises(UserError, match="last batch of each epoch holds 1"):
+        trainer.make_sampler()
+
+
+def test_bf16_is_off_and_sampling_follows_the_authors_by_default(tmp_path):
+    import yaml
+    from conftest import REPO
+
+    from bench.config import load_params
+    from bench.train import loop_fingerprint, train_context
+
+    context = TrainContext(device=torch.device("cpu"), seed=0, checkpoint_dir=tmp_path)
+    assert context.bf16 is False and context.sampling == "authors"
+    assert yaml.safe_load((REPO / "params.yaml").read_text())["training"]["bf16"] is False
+    params = load_params(REPO / "params.yaml", "smoke")
+    assert train_context(params, "stargan", torch.device("cpu")).bf16 is False
+    del params["training"]["bf16"], params["training"]["sampling"]
+    assert loop_fingerprint(params, "stargan") == {"sampling": "epochs", "bf16": False}
+    assert loop_fingerprint(params, "ganimation") == {"sampling": "uniform", "bf16": False}
+    assert loop_fingerprint(params, "mr") == {}  # no training loop
+    params["training"]["sampling"] = "independent"
+    assert loop_fingerprint(params, "stargan")["sampling"] == "independent"
 
 
 def test_bad_state_files_are_clear_errors(train_set, tmp_path):

@@ -2,13 +2,14 @@
 
 Each model is built as ``bench train`` builds it (the profile's ``model_settings`` and
 ``image_size``; ``--profile paper`` gives the published sizes at 128 px) and trained for
-``--steps`` steps by :class:`bench.trainer.Trainer` (sampler, autocast, channels_last,
-DDP-free) on random faces, without checkpoints. The first step is a warm-up; the rest
+``--steps`` steps by :class:`bench.trainer.Trainer` (sampler, ``training.bf16``,
+channels_last, DDP-free) on random faces, without checkpoints. The first step is a warm-up; the rest
 are timed (the device is synchronised only at both ends). Reported per model: seconds per
 step, training images/s, ``translate`` images/s, peak memory (CUDA
 ``max_memory_allocated``, or the process's peak RSS on CPU: it only grows), and on CUDA
 the largest relative difference of the last step's losses between a bf16 and a float32
-run from the same seed. Adapted models (dai2i) get a freshly built base translator.
+run from the same seed (the timed run uses ``training.bf16``, the other run the other).
+Adapted models (dai2i) get a freshly built base translator.
 
 From these, the wall time of the whole protocol on this device: every model's
 ``training.steps``, each adapted model once per OOD set, synthesis of every output and,
@@ -189,14 +190,15 @@ def measure_model(params: dict[str, Any], name: str, device: Any, steps: int) ->
     try:
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
-        seconds, losses, model = timed_run(params, name, device, steps, bf16=True)
+        bf16 = bool((params.get("training") or {}).get("bf16", False))
+        seconds, losses, model = timed_run(params, name, device, steps, bf16=bf16)
         peak = peak_memory_mib(device)
         translate = translate_speed(params, model, device)
         difference = math.nan
         if device.type == "cuda":
             del model
-            _, float32_losses, _ = timed_run(params, name, device, steps, bf16=False)
-            difference = relative_difference(losses, float32_losses)
+            _, other, _ = timed_run(params, name, device, steps, bf16=not bf16)
+            difference = relative_difference(*((losses, other) if bf16 else (other, losses)))
     except UserError as error:
         return TrainTiming(name, f"skipped: {error}")
     return TrainTiming(
