@@ -137,14 +137,14 @@ def adapt(
             "perceptual_network": perceptual,
         }
     if distributed.current().is_main:
-        record = provenance.collect(params, weights=weights, inputs=inputs)
+        made_by = provenance.collect(params, weights=weights, inputs=inputs)
         model.save(
             target,
             metadata={
                 "train_dataset": params["train_dataset"],
-                "fingerprint": record,
+                "fingerprint": record,  # what adaptation_mismatch compares (not the provenance)
                 "adaptation": adaptation,
-                "provenance": record,
+                "provenance": made_by,
             },
         )
     return target

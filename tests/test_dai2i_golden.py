@@ -18,7 +18,11 @@ from models.perceptual import vgg19_trunk
 from models.stargan import StarGAN
 
 GOLDEN = Path(__file__).parent / "golden"
-TOLERANCE = 1e-5
+RELATIVE_TOLERANCE = 1e-4
+"""Float32 forward passes through ~20 conv/norm layers of up to 9 x 256 = 2,304 products each:
+eps32 (1.2e-7) x sqrt(2304) ~ 6e-6 relative per layer, compounding over the depth, and summation
+order differs between CPUs, kernels and thread counts (1.0014e-5 seen on one machine against a
+1e-5 bound). 1e-4 of the output's scale covers that; a wrong layer, weight or norm differs by 1e-2+."""
 
 
 def golden(name: str) -> dict:
@@ -93,7 +97,8 @@ def stargan_generator_state(theirs: dict[str, torch.Tensor], ours: dict) -> dict
 
 def assert_close(ours: torch.Tensor, theirs: torch.Tensor) -> float:
     difference = (ours - theirs).abs().max().item()
-    assert difference <= TOLERANCE, difference
+    bound = RELATIVE_TOLERANCE * max(1.0, theirs.abs().max().item())
+    assert difference <= bound, (difference, bound)
     return difference
 
 
