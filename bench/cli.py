@@ -1,8 +1,10 @@
 """The ``bench`` command line: prepare data, train, synthesize, evaluate, report, or all at once.
 
 Every command reads ``params.yaml`` (``--params``, or ``$FES_BENCH_PARAMS``) with
-the profile it names (``--profile`` overrides). User mistakes exit with code 2
-and a one-line reason; ``bench <command> --help`` explains each command.
+the profile it names (``--profile`` overrides) and ``--set key.path=value`` overrides,
+validated once into a :class:`bench.config.Config`. User mistakes (a bad setting
+included) exit with code 2 and a one-line reason; ``bench <command> --help``
+explains each command.
 """
 
 from __future__ import annotations
@@ -10,20 +12,31 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from bench.commands.options import DeviceOpt, ParamsOpt, ProfileOpt
+from bench.commands.options import (
+    DeviceOpt,
+    ParamsOpt,
+    ProfileOpt,
+    SetOpt,
+    chosen_device,
+    load_config_from,
+)
 from bench.core.errors import UserError
 from bench.core.progress import console
+
+if TYPE_CHECKING:
+    from bench.config import Config
 
 app = typer.Typer(
     help=(
         "fes-bench: train, run and score facial expression synthesis models on the same data, "
         "then write paper-style tables and figures into results/.\n\n"
-        "Every command reads params.yaml (--params, or $FES_BENCH_PARAMS) and its profile "
-        "(--profile smoke|paper). User mistakes exit with code 2 and a one-line reason."
+        "Every command reads params.yaml (--params, or $FES_BENCH_PARAMS), its profile "
+        "(--profile smoke|paper) and overrides (--set training.steps.reggan=50, repeatable). "
+        "User mistakes exit with code 2 and a one-line reason."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -63,16 +76,9 @@ DatasetOpt = Annotated[
 ]
 
 
-def _params(path: Path | None, profile: str | None) -> dict[str, Any]:
-    from bench.config import load_params
-
-    return load_params(path, profile)
-
-
-def _device(params: dict[str, Any], device: str | None):
-    from bench.core.device import resolve_device
-
-    chosen = resolve_device(device or params.get("device", "auto"))
+def _device(config: Config, device: str | None):
+    """``--device`` or the configuration's; on the CPU, deterministic algorithms."""
+    chosen = chosen_device(config, device)
     if chosen.type == "cpu":
         import torch
 
@@ -89,6 +95,7 @@ def _mount_subcommands() -> None:
         perf_baselines,
         perf_models,
         perf_train,
+        stages,
         study,
         weights,
     )
@@ -97,6 +104,7 @@ def _mount_subcommands() -> None:
         weights.app, name="weights", help="Pretrained evaluator files: list | pull | verify."
     )
     app.add_typer(classifier.app, name="classifier")
+    app.add_typer(stages.app, name="stages")
     app.add_typer(study.app, name="study")
     app.command("import")(import_.import_command)
     perf_app = typer.Typer(
@@ -160,11 +168,12 @@ def data_prepare(
     ] = None,
     params_file: ParamsOpt = None,
     profile: ProfileOpt = None,
+    sets: SetOpt = None,
 ) -> None:
     """Prepare every dataset declared under `datasets:` in params (the DVC `data` stage)."""
     from bench.data import prepare
 
-    for root in prepare(_params(params_file, profile), specs):
+    for root in prepare(load_config_from(params_file, profile, sets), specs):
         console.print(f"prepared {root}")
 
 
@@ -233,29 +242,28 @@ def data_folder(
     ] = True,
     params_file: ParamsOpt = None,
     profile: ProfileOpt = None,
+    sets: SetOpt = None,
 ) -> None:
     """Ingest any folder of photos as an OOD set at the profile's image size and declare it.
 
     Every skipped file is listed in data/<name>/ingest_report.csv. Then
     `bench run --datasets <name>` runs every model on it.
     """
-    from bench.config import params_path
+    from bench.config import params_path, updated
     from bench.data import declare_folder_dataset, prepare
 
     if not src.expanduser().is_dir():
         raise UserError(f"{src} is not a folder of photos")
-    params = _params(params_file, profile)
+    config = load_config_from(params_file, profile, sets)
     if declare:
         path = params_path(params_file)
         if declare_folder_dataset(path, name, src.expanduser().resolve()):
             console.print(f"declared {name} in {path} (datasets.{name}, eval_datasets)")
-        params = _params(params_file, profile)
+        config = load_config_from(params_file, profile, sets)
     else:
-        params.setdefault("datasets", {})[name] = {
-            "kind": "folder",
-            "root": str(src.expanduser().resolve()),
-        }
-    prepare(params, [name])
+        root = str(src.expanduser().resolve())
+        config = updated(config, {f"datasets.{name}": {"kind": "folder", "root": root}})
+    prepare(config, [name])
 
 
 def _print_summary(summary: Any) -> None:
@@ -276,26 +284,29 @@ def data_contact_sheet(
     ] = None,
     params_file: ParamsOpt = None,
     profile: ProfileOpt = None,
+    sets: SetOpt = None,
 ) -> None:
     """Draw a subjects x expressions grid of a prepared dataset, to eyeball it."""
     from bench import layout
     from datasets.synthetic import contact_sheet
 
-    params = _params(params_file, profile)
-    target = out or layout.figures_dir(params) / f"contact_{dataset}.png"
-    contact_sheet(layout.dataset_dir(params, dataset), target)
+    config = load_config_from(params_file, profile, sets)
+    target = out or layout.figures_dir(config) / f"contact_{dataset}.png"
+    contact_sheet(layout.dataset_dir(config, dataset), target)
     console.print(f"wrote {target}")
 
 
 @app.command("sources")
-def sources_command(params_file: ParamsOpt = None, profile: ProfileOpt = None) -> None:
+def sources_command(
+    params_file: ParamsOpt = None, profile: ProfileOpt = None, sets: SetOpt = None
+) -> None:
     """Write results/sources/<model>.json for every configured model: the sha256 of each module
     of its code (its import closure, plugins included). The DVC train and adapt stages depend
     on these files, so a model retrains exactly when its code changes."""
     from bench.sources import write_sources
 
-    params = _params(params_file, profile)
-    for path in write_sources(params):
+    config = load_config_from(params_file, profile, sets)
+    for path in write_sources(config):
         console.print(f"sources: {path}")
 
 
@@ -307,6 +318,7 @@ def train_command(
     ] = False,
     params_file: ParamsOpt = None,
     profile: ProfileOpt = None,
+    sets: SetOpt = None,
     device: DeviceOpt = None,
 ) -> None:
     """Train one model on the params' training dataset; resumes from the last checkpoint.
@@ -316,8 +328,8 @@ def train_command(
     """
     from bench.train import train
 
-    params = _params(params_file, profile)
-    console.print(f"checkpoint: {train(params, model, _device(params, device), fresh=fresh)}")
+    config = load_config_from(params_file, profile, sets)
+    console.print(f"checkpoint: {train(config, model, _device(config, device), fresh=fresh)}")
 
 
 @app.command("adapt")
@@ -329,6 +341,7 @@ def adapt_command(
     ] = False,
     params_file: ParamsOpt = None,
     profile: ProfileOpt = None,
+    sets: SetOpt = None,
     device: DeviceOpt = None,
 ) -> None:
     """Adapt a domain-adaptive model (dai2i) to one dataset with its unlabelled images.
@@ -339,8 +352,8 @@ def adapt_command(
     """
     from bench.adapt import adapt
 
-    params = _params(params_file, profile)
-    path = adapt(params, model, dataset, _device(params, device), fresh=fresh)
+    config = load_config_from(params_file, profile, sets)
+    path = adapt(config, model, dataset, _device(config, device), fresh=fresh)
     console.print(f"checkpoint: {path}")
 
 
@@ -350,13 +363,14 @@ def synthesize_command(
     dataset: DatasetOpt,
     params_file: ParamsOpt = None,
     profile: ProfileOpt = None,
+    sets: SetOpt = None,
     device: DeviceOpt = None,
 ) -> None:
     """Translate every neutral test face of a dataset to every target expression."""
     from bench.synthesize import synthesize
 
-    params = _params(params_file, profile)
-    console.print(f"outputs: {synthesize(params, model, dataset, _device(params, device))}")
+    config = load_config_from(params_file, profile, sets)
+    console.print(f"outputs: {synthesize(config, model, dataset, _device(config, device))}")
 
 
 @app.command("evaluate")
@@ -379,6 +393,7 @@ def evaluate_command(
     strict: StrictOpt = False,
     params_file: ParamsOpt = None,
     profile: ProfileOpt = None,
+    sets: SetOpt = None,
     device: DeviceOpt = None,
 ) -> None:
     """Score a model's outputs on one or more datasets with every metric in params (one row per
@@ -387,13 +402,13 @@ def evaluate_command(
     from bench.data import check_dataset_names
     from bench.evaluate import evaluate_datasets
 
-    params = _params(params_file, profile)
-    datasets = check_dataset_names(params, dataset or params["eval_datasets"])
+    config = load_config_from(params_file, profile, sets)
+    datasets = check_dataset_names(config, dataset or config.eval_datasets)
     paths = evaluate_datasets(
-        params,
+        config,
         model,
         datasets,
-        _device(params, device),
+        _device(config, device),
         strict=strict or None,
         synthesize_first=synthesize,
     )
@@ -411,6 +426,7 @@ def report_command(
     ] = None,
     params_file: ParamsOpt = None,
     profile: ProfileOpt = None,
+    sets: SetOpt = None,
 ) -> None:
     """Write the comparison tables (CSV, Markdown, LaTeX), figures and results/report.html.
 
@@ -421,13 +437,13 @@ def report_command(
     from bench.report.scope import current_scope
     from models.registry import MODELS
 
-    params = _params(params_file, profile)
+    config = load_config_from(params_file, profile, sets)
     if models or datasets:
-        chosen_models = MODELS.parse(models) if models else current_scope(params, [], [])[0]
-        chosen_datasets = check_dataset_names(params, datasets or params["eval_datasets"])
-        report(params, chosen_models, chosen_datasets)
+        chosen_models = MODELS.parse(models) if models else current_scope(config, [], [])[0]
+        chosen_datasets = check_dataset_names(config, datasets or config.eval_datasets)
+        report(config, chosen_models, chosen_datasets)
     else:
-        report(params, *current_scope(params, [], []))
+        report(config, *current_scope(config, [], []))
 
 
 @app.command("run")
@@ -445,6 +461,14 @@ def run_command(
         ),
     ] = None,
     retrain: Annotated[bool, typer.Option(help="train even where a checkpoint exists")] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="print each stage that would run and why (the setting or file that changed); "
+            "run nothing",
+        ),
+    ] = False,
     offline: Annotated[
         bool,
         typer.Option(
@@ -454,6 +478,7 @@ def run_command(
     strict: StrictOpt = False,
     params_file: ParamsOpt = None,
     profile: ProfileOpt = None,
+    sets: SetOpt = None,
     device: DeviceOpt = None,
 ) -> None:
     """Everything for the chosen models x datasets: pull the weights, prepare data and train where
@@ -464,21 +489,32 @@ def run_command(
     fes_bench.models, fes_bench.metrics) by name, or any importable class as
     `--models my_package.my_module:MyGenerator` (its table row and folder name is
     my_package.my_module.MyGenerator)."""
-    from bench.run import run
+    import bench.run
+    from bench.config import updated
     from bench.weights_lock import offline_from_env
     from metrics.registry import METRICS
 
-    params = _params(params_file, profile)
+    config = load_config_from(params_file, profile, sets)
+    changes: dict[str, Any] = {}
     if metrics:
-        params["metrics"] = METRICS.parse(metrics)
+        changes["metrics"] = METRICS.parse(metrics)
     if strict:
-        params.setdefault("evaluation", {})["strict"] = True
-    run(
-        params,
+        changes["evaluation.strict"] = True
+    if changes:
+        config = updated(config, changes)
+    if dry_run:
+        stale = bench.run.dry_run(config, models, datasets, retrain=retrain)
+        for stage, why in stale.items():
+            console.print(f"{stage}: would run ({why})", highlight=False, soft_wrap=True)
+        if not stale:
+            console.print("nothing would run: every stage is current")
+        return
+    bench.run.run(
+        config,
         models,
         datasets,
         retrain=retrain,
-        device=_device(params, device),
+        device=_device(config, device),
         offline=offline or offline_from_env(),
     )
 

@@ -12,38 +12,23 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from bench import fingerprint, layout
+from bench.config.schema import DATASET_NAME
 from bench.core.errors import UserError
 from bench.core.progress import console, progress_bar
+
+if TYPE_CHECKING:
+    from bench.config import Config
+    from bench.config.schema import DatasetSpec
 
 KINDS = ("synthetic", "cfee", "folder")
 
 
-def declared_datasets(params: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
-    """Every dataset name the params can produce -> (producing spec name, spec)."""
-    names: dict[str, tuple[str, dict[str, Any]]] = {}
-    for spec_name, spec in (params.get("datasets") or {}).items():
-        kind = (spec or {}).get("kind")
-        if kind not in KINDS:
-            raise UserError(
-                f"params datasets.{spec_name}: kind must be one of {', '.join(KINDS)}, got {kind!r}"
-            )
-        if kind == "synthetic":
-            names[spec_name] = (spec_name, spec)
-            for style in params["synthetic"]["styles"]:
-                names[f"{spec_name}_{style}"] = (spec_name, spec)
-        else:
-            if not spec.get("root"):
-                raise UserError(f"params datasets.{spec_name}: set `root` to the folder to ingest")
-            names[spec_name] = (spec_name, spec)
-    return names
-
-
-def check_dataset_names(params: dict[str, Any], names: list[str]) -> list[str]:
+def check_dataset_names(config: Config, names: str | list[str]) -> list[str]:
     """Validate dataset names against the declared ones; the error says how to declare one."""
-    declared = declared_datasets(params)
+    declared = config.declared_datasets()
     chosen = [n.strip() for n in (names.split(",") if isinstance(names, str) else names)]
     unknown = [n for n in chosen if n and n not in declared]
     if unknown:
@@ -57,27 +42,28 @@ def check_dataset_names(params: dict[str, Any], names: list[str]) -> list[str]:
     return [n for n in chosen if n]
 
 
-def spec_outputs(params: dict[str, Any], spec_name: str) -> list[str]:
+def spec_outputs(config: Config, spec_name: str) -> list[str]:
     """The dataset names a spec prepares (synthetic: the set and its OOD styles)."""
-    return [name for name, (spec, _) in declared_datasets(params).items() if spec == spec_name]
+    return [name for name, (spec, _) in config.declared_datasets().items() if spec == spec_name]
 
 
-def data_mismatch(params: dict[str, Any], name: str) -> str | None:
-    """None when ``data/<name>`` is prepared with the current params; else why to prepare it."""
+def data_mismatch(config: Config, name: str) -> str | None:
+    """None when ``data/<name>`` is prepared with the current configuration; else why to
+    prepare it."""
     from datasets.manifest import MANIFEST
 
-    folder = layout.dataset_dir(params, name)
+    folder = layout.dataset_dir(config, name)
     if not (folder / MANIFEST).is_file():
         return "not prepared yet"
-    spec_name = declared_datasets(params)[name][0]
+    spec_name = config.declared_datasets()[name][0]
     return fingerprint.difference(
-        fingerprint.read_data_fingerprint(folder), fingerprint.data_fingerprint(params, spec_name)
+        fingerprint.read_data_fingerprint(folder), fingerprint.data_fingerprint(config, spec_name)
     )
 
 
-def prepare(params: dict[str, Any], specs: list[str] | None = None) -> list[Path]:
+def prepare(config: Config, specs: list[str] | None = None) -> list[Path]:
     """Prepare the named dataset specs (default: all declared); return the folders written."""
-    declared = params.get("datasets") or {}
+    declared = config.datasets
     specs = specs or list(declared)
     written: list[Path] = []
     for spec_name in specs:
@@ -85,46 +71,40 @@ def prepare(params: dict[str, Any], specs: list[str] | None = None) -> list[Path
             raise UserError(
                 f"no dataset spec {spec_name!r} in params; declared: {', '.join(declared)}"
             )
-        spec = declared[spec_name]
-        for name in spec_outputs(params, spec_name):
-            fingerprint.clear_data_fingerprint(layout.dataset_dir(params, name))
-        roots = _prepare_one(params, spec_name, spec)
-        record = fingerprint.data_fingerprint(params, spec_name)
+        for name in spec_outputs(config, spec_name):
+            fingerprint.clear_data_fingerprint(layout.dataset_dir(config, name))
+        roots = _prepare_one(config, spec_name, declared[spec_name])
+        record = fingerprint.data_fingerprint(config, spec_name)
         for root in roots:
             fingerprint.write_data_fingerprint(root, record)
         written += roots
     return written
 
 
-def _prepare_one(params: dict[str, Any], name: str, spec: dict[str, Any]) -> list[Path]:
-    size = int(params["image_size"])
-    seed = int(spec.get("seed", params["seed"]))
-    out = layout.dataset_dir(params, name)
-    kind = spec["kind"]
-    if kind == "synthetic":
+def _prepare_one(config: Config, name: str, spec: DatasetSpec) -> list[Path]:
+    size = config.image_size
+    seed = config.dataset_seed(name)
+    out = layout.dataset_dir(config, name)
+    if spec.kind == "synthetic":
         from datasets.synthetic import generate
 
-        syn = params["synthetic"]
-        total = (syn["train_subjects"] + syn["test_subjects"]) * 7 * syn["images_per_expression"]
-        total += syn["ood_subjects"] * 7 * len(syn["styles"])
+        syn = config.synthetic
+        total = (syn.train_subjects + syn.test_subjects) * 7 * syn.images_per_expression
+        total += syn.ood_subjects * 7 * len(syn.styles)
         with progress_bar(f"synthetic faces ({size} px)", total) as advance:
-            roots = generate(
+            return generate(
                 out.parent,
                 seed=seed,
                 image_size=size,
-                train_subjects=syn["train_subjects"],
-                test_subjects=syn["test_subjects"],
-                ood_subjects=syn["ood_subjects"],
-                images_per_expression=syn["images_per_expression"],
-                styles=syn["styles"],
+                train_subjects=syn.train_subjects,
+                test_subjects=syn.test_subjects,
+                ood_subjects=syn.ood_subjects,
+                images_per_expression=syn.images_per_expression,
+                styles=list(syn.styles),
                 progress=advance,
             )
-        if out.name != "synthetic":
-            raise UserError("the synthetic dataset spec must be named `synthetic`")
-        return roots
-    ingest = params.get("ingest", {})
-    root = Path(spec["root"]).expanduser()
-    if kind == "cfee":
+    root = Path(spec.root).expanduser()
+    if spec.kind == "cfee":
         from datasets.cfee import ingest_cfee
 
         with progress_bar(f"CFEE ingest -> {out}", None) as advance:
@@ -132,7 +112,7 @@ def _prepare_one(params: dict[str, Any], name: str, spec: dict[str, Any]) -> lis
                 root,
                 out,
                 image_size=size,
-                test_fraction=float(spec.get("test_fraction", 0.2)),
+                test_fraction=spec.test_fraction,
                 seed=seed,
                 progress=advance,
             )
@@ -145,7 +125,7 @@ def _prepare_one(params: dict[str, Any], name: str, spec: dict[str, Any]) -> lis
                 out,
                 name=name,
                 image_size=size,
-                min_face_px=int(ingest.get("min_face_px", 40)),
+                min_face_px=config.ingest.min_face_px,
                 progress=advance,
             )
     console.print(
@@ -171,8 +151,8 @@ def declare_folder_dataset(params_file: Path, name: str, root: Path) -> bool:
 
     from bench.core import atomic
 
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
-        raise UserError(f"dataset name {name!r}: use letters, digits, '_', '-' or '.'")
+    if not re.fullmatch(DATASET_NAME, name):
+        raise UserError(f"dataset name {name!r}: use letters, digits, '_' or '-'")
     yaml = YAML()
     yaml.preserve_quotes = True
     yaml.width = 4096  # keep long flow-style lines whole

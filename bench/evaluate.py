@@ -14,14 +14,14 @@ one unit: the old JSON is removed first and the new one written last, so
 
 A metric whose weights are absent is reported as missing, with the reason,
 unless the evaluation is strict (``--strict``, or ``evaluation.strict`` in
-params): then the :class:`~bench.core.errors.MissingWeightsError` stops it.
+the configuration): then the :class:`~bench.core.errors.MissingWeightsError` stops it.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from bench import layout
+from bench import fingerprint, layout
 from bench.core import atomic, provenance
 from bench.core.errors import MissingWeightsError, UserError
 from bench.core.hashing import sha256_file
@@ -52,6 +52,9 @@ from metrics.base import EvaluationContext, Metric, ScoringBatch, SetValue
 from metrics.real_set import select_real_set
 from metrics.registry import METRICS, build_metric
 
+if TYPE_CHECKING:
+    from bench.config import Config
+
 RECORDS_SHA256 = "records_sha256"
 """Key of the metrics JSON that holds the sha256 of the records parquet written with it."""
 
@@ -66,28 +69,26 @@ RECORD_KEYS = (
 )
 
 
-def is_strict(params: dict[str, Any], strict: bool | None = None) -> bool:
-    """``strict`` if given, else ``evaluation.strict`` from params (default False)."""
-    if strict is not None:
-        return bool(strict)
-    return bool((params.get("evaluation") or {}).get("strict", False))
+def is_strict(config: Config, strict: bool | None = None) -> bool:
+    """``strict`` if given, else the configuration's ``evaluation.strict``."""
+    return config.evaluation.strict if strict is None else bool(strict)
 
 
 Built = tuple[list[Metric], dict[str, str]]
 """What :func:`build_metrics` returns: the metrics, and ``{name: reason}`` of the missing ones."""
 
 
-def build_metrics(params: dict[str, Any], device: torch.device, strict: bool = True) -> Built:
-    """Instantiate the metrics listed in params, on ``device``.
+def build_metrics(config: Config, device: torch.device, strict: bool = True) -> Built:
+    """Instantiate the configured metrics, on ``device``.
 
     Returns the metrics and ``{metric name: reason}`` for those whose weights
     are missing; with ``strict`` a missing weight file raises instead.
     """
     metrics: list[Metric] = []
     missing: dict[str, str] = {}
-    for name in METRICS.parse(params["metrics"]):
+    for name in METRICS.parse(config.metrics):
         try:
-            metrics.append(build_metric(name, params.get("metric_settings")).to(device))
+            metrics.append(build_metric(name, config.metric_settings_of(name)).to(device))
         except MissingWeightsError as error:
             if strict:
                 raise
@@ -131,33 +132,33 @@ def reference_files(dataset_frame: pd.DataFrame, outputs: pd.DataFrame) -> pd.Se
 
 
 def evaluation_context(
-    params: dict[str, Any],
+    config: Config,
     model_name: str,
     dataset: str,
     device: torch.device,
     targets: tuple[str, ...],
 ) -> EvaluationContext:
-    """What the metrics need beyond the batches, from params: real set, seed, intervals, paths."""
-    evaluation = params.get("evaluation") or {}
+    """What the metrics need beyond the batches, from the configuration: real set, seed,
+    intervals, paths."""
     return EvaluationContext(
         model=model_name,
         dataset=dataset,
         device=device,
         real=select_real_set(
-            layout.dataset_dir(params, dataset),
+            layout.dataset_dir(config, dataset),
             targets,
-            layout.dataset_dir(params, params["train_dataset"]),
+            layout.dataset_dir(config, config.train_dataset),
         ),
         targets=targets,
-        seed=int(params["seed"]),
-        bootstrap_resamples=int(evaluation.get("bootstrap_resamples", 1000)),
-        confidence=float(evaluation.get("confidence", 0.95)),
-        classifier_checkpoint=layout.classifier_path(params),
+        seed=config.seed,
+        bootstrap_resamples=config.evaluation.bootstrap_resamples,
+        confidence=config.evaluation.confidence,
+        classifier_checkpoint=layout.classifier_path(config),
     )
 
 
 def score(
-    params: dict[str, Any],
+    config: Config,
     model_name: str,
     dataset: str,
     device: torch.device,
@@ -170,10 +171,10 @@ def score(
     ``attrs`` carries the provenance, ``ood``, ``set_values`` (list of
     :meth:`SetValue.as_dict`) and ``missing`` (``{column: reason}``).
     """
-    strict = is_strict(params, strict)
-    data_root = layout.dataset_dir(params, dataset)
-    out_root = layout.outputs_dir(params, model_name, dataset)
-    outputs = read_outputs(params, model_name, dataset)
+    strict = is_strict(config, strict)
+    data_root = layout.dataset_dir(config, dataset)
+    out_root = layout.outputs_dir(config, model_name, dataset)
+    outputs = read_outputs(config, model_name, dataset)
     frame = read_manifest(data_root)
     check_outputs(outputs, frame, out_root, data_root)
     by_id = frame.set_index("image_id")["file"]
@@ -186,12 +187,12 @@ def score(
     ref_pixels = decode_images([data_root / f for f in ref_files])
     ref_row = {f: k for k, f in enumerate(ref_files)}
 
-    metrics, missing = built or build_metrics(params, device, strict)
+    metrics, missing = built or build_metrics(config, device, strict)
     missing = dict(missing)  # begin_metrics adds to it: the caller's stays as built
-    targets = tuple(parse_expressions(params["targets"]))
-    context = evaluation_context(params, model_name, dataset, device, targets)
+    targets = tuple(parse_expressions(config.targets))
+    context = evaluation_context(config, model_name, dataset, device, targets)
     metrics = begin_metrics(metrics, context, missing, strict)
-    batch_size = int((params.get("evaluation") or {}).get("batch_size", 64))
+    batch_size = config.evaluation.batch_size
     columns: dict[str, list[np.ndarray]] = {}
     with progress_bar(f"evaluate {model_name} on {dataset}", len(outputs)) as advance:
         for start in range(0, len(outputs), batch_size):
@@ -234,7 +235,7 @@ def score(
             records[column.name] = np.nan
     weights = {k: v for m in metrics for k, v in m.weight_checksums().items()}
     records.attrs["provenance"] = provenance.collect(
-        params,
+        config,
         weights=weights,
         inputs={
             f"data/{dataset}/{MANIFEST}": sha256_file(data_root / MANIFEST),
@@ -252,7 +253,7 @@ def score(
             else {}
         ),
     )
-    records.attrs["generator"] = read_generator(params, model_name, dataset)
+    records.attrs["generator"] = read_generator(config, model_name, dataset)
     records.attrs["ood"] = read_info(data_root).ood
     records.attrs["set_values"] = [value.as_dict() for value in set_values]
     records.attrs["missing"] = gaps
@@ -343,11 +344,11 @@ def _set_metrics_json(values: list[SetValue]) -> dict[str, Any]:
     return body
 
 
-def check_outputs_current(params: dict[str, Any], model_name: str, dataset: str) -> None:
+def check_outputs_current(config: Config, model_name: str, dataset: str) -> None:
     """A one-line error unless the outputs were made by the model's current checkpoint."""
-    out_root = layout.outputs_dir(params, model_name, dataset)
-    made_by = read_generator(params, model_name, dataset)
-    checkpoint = generator_checkpoint(params, model_name, dataset)
+    out_root = layout.outputs_dir(config, model_name, dataset)
+    made_by = read_generator(config, model_name, dataset)
+    checkpoint = generator_checkpoint(config, model_name, dataset)
     again = f"run `bench synthesize --model {model_name} --dataset {dataset}` again"
     if not made_by:
         raise UserError(f"{out_root / GENERATOR_FILE} is missing: {again}")
@@ -360,24 +361,21 @@ def check_outputs_current(params: dict[str, Any], model_name: str, dataset: str)
         )
 
 
-def write_evaluation(
-    params: dict[str, Any], model_name: str, dataset: str, records: pd.DataFrame
-) -> Path:
+def write_evaluation(config: Config, model_name: str, dataset: str, records: pd.DataFrame) -> Path:
     """Write the records parquet and the metrics JSON of (model, dataset) as one unit."""
-    path = layout.records_path(params, model_name, dataset)
-    metrics_file = layout.metrics_path(params, model_name, dataset)
+    path = layout.records_path(config, model_name, dataset)
+    metrics_file = layout.metrics_path(config, model_name, dataset)
     # one unit: the old JSON goes first and the new one, naming the parquet's sha256, comes
     # last, so an interruption leaves a pair that read_evaluation refuses
     metrics_file.unlink(missing_ok=True)
     write_records(records, path)
-    evaluation = params.get("evaluation") or {}
     summary = summarise(
         records,
         metric_columns(records),
         by=["model", "dataset"],
-        seed=int(params["seed"]),
-        resamples=int(evaluation.get("bootstrap_resamples", 1000)),
-        confidence=float(evaluation.get("confidence", 0.95)),
+        seed=config.seed,
+        resamples=config.evaluation.bootstrap_resamples,
+        confidence=config.evaluation.confidence,
     )
     body = {
         "model": model_name,
@@ -404,11 +402,12 @@ def write_evaluation(
     atomic.write_text(
         metrics_file, json.dumps(body, indent=2, sort_keys=True, allow_nan=False) + "\n"
     )
+    fingerprint.write_evaluation_fingerprint(config, model_name, dataset)  # `bench run` reuses it
     return path
 
 
 def evaluate(
-    params: dict[str, Any],
+    config: Config,
     model_name: str,
     dataset: str,
     device: torch.device,
@@ -417,17 +416,17 @@ def evaluate(
 ) -> Path:
     """Score (model, dataset); write records and the metrics JSON; return the records path.
 
-    ``strict`` (default: ``evaluation.strict`` in params) turns a missing
+    ``strict`` (default: the configuration's ``evaluation.strict``) turns a missing
     weight file into an error instead of a metric reported as missing;
     ``built``: metrics from :func:`build_metrics` to reuse.
     """
-    check_outputs_current(params, model_name, dataset)
-    records = score(params, model_name, dataset, device, strict, built)
-    return write_evaluation(params, model_name, dataset, records)
+    check_outputs_current(config, model_name, dataset)
+    records = score(config, model_name, dataset, device, strict, built)
+    return write_evaluation(config, model_name, dataset, records)
 
 
 def evaluate_datasets(
-    params: dict[str, Any],
+    config: Config,
     model_name: str,
     datasets: list[str],
     device: torch.device,
@@ -444,21 +443,21 @@ def evaluate_datasets(
     paths = []
     for dataset in datasets:
         if synthesize_first:
-            synthesize(params, model_name, dataset, device)
-        built = built or build_metrics(params, device, is_strict(params, strict))
-        paths.append(evaluate(params, model_name, dataset, device, strict, built))
+            synthesize(config, model_name, dataset, device)
+        built = built or build_metrics(config, device, is_strict(config, strict))
+        paths.append(evaluate(config, model_name, dataset, device, strict, built))
     return paths
 
 
-def read_evaluation(params: dict[str, Any], model_name: str, dataset: str) -> pd.DataFrame:
+def read_evaluation(config: Config, model_name: str, dataset: str) -> pd.DataFrame:
     """The records of (model, dataset), once its metrics JSON confirms they are complete.
 
     ``bench evaluate`` writes the parquet and then the JSON with the parquet's
     sha256; a missing JSON or another sha256 (an interrupted or mixed-up
     evaluation) is a :class:`UserError` that says how to redo it.
     """
-    path = layout.records_path(params, model_name, dataset)
-    metrics_file = layout.metrics_path(params, model_name, dataset)
+    path = layout.records_path(config, model_name, dataset)
+    metrics_file = layout.metrics_path(config, model_name, dataset)
     redo = f"re-run `bench evaluate --model {model_name} --dataset {dataset}`"
     if not path.is_file():
         raise UserError(f"no records for {model_name} on {dataset} at {path}; {redo}")

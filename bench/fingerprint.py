@@ -1,29 +1,32 @@
 """Fingerprints: what made an artefact, so that it is reused only while that is unchanged.
 
-Prepared data, the ECS classifier, every checkpoint and every resumable training
-state record a fingerprint: a JSON-able dict of the params that affect them
-(profile, image size, settings, steps, seed) and the sha256 of their input
-manifests. ``bench run`` reuses an artefact only when its recorded fingerprint
-equals the one the current params give, and otherwise rebuilds it, saying in one
-line which values differ.
+Prepared data, the ECS classifier, every checkpoint, every resumable training state and
+every evaluation record a fingerprint: the settings their stage's result depends on (the
+same subtree of the stage table that DVC tracks, :mod:`bench.stages`) and the sha256 of
+their input manifests (and base checkpoints). ``bench run`` reuses an artefact only when its
+recorded fingerprint equals the one the current configuration gives, and otherwise rebuilds
+it, saying in one line which values differ.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bench import layout
+from bench import layout, stages
 from bench.core import atomic
 from bench.core.hashing import sha256_file
 from datasets.manifest import MANIFEST
+
+if TYPE_CHECKING:
+    from bench.config import Config
 
 DATA_FINGERPRINT = "fingerprint.json"
 
 
 def _flatten(record: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(record, dict):
+    if isinstance(record, dict) and record:  # an empty mapping is a value of its own
         flat: dict[str, Any] = {}
         for key, value in record.items():
             flat.update(_flatten(value, f"{prefix}{key}."))
@@ -47,25 +50,36 @@ def difference(recorded: dict[str, Any] | None, current: dict[str, Any]) -> str 
     return ", ".join(changed[:3]) + more
 
 
-def manifest_sha256(params: dict[str, Any], dataset: str) -> str:
-    """sha256 of a prepared dataset's manifest (its images' hashes are inside it)."""
-    return sha256_file(layout.dataset_dir(params, dataset) / MANIFEST)
+def file_sha256(path: Path) -> str | None:
+    """sha256 of ``path``; None when it does not exist (a missing input is a value too)."""
+    return sha256_file(path) if path.is_file() else None
+
+
+def lock_sha256(config: Config, group: str) -> str | None:
+    """sha256 of the weights lock of ``group`` (``results/weights/<group>.json``)."""
+    return file_sha256(layout.weights_lock_dir(config) / f"{group}.json")
+
+
+def sources_sha256(config: Config, model: str) -> str | None:
+    """sha256 of ``results/sources/<model>.json``: the code the model is made of."""
+    return file_sha256(layout.sources_dir(config) / f"{model}.json")
+
+
+def manifest_sha256(config: Config, dataset: str) -> str | None:
+    """sha256 of a prepared dataset's manifest (its images' hashes are inside it); None when
+    the dataset is not prepared."""
+    path = layout.dataset_dir(config, dataset) / MANIFEST
+    return sha256_file(path) if path.is_file() else None
 
 
 # -- prepared data ---------------------------------------------------------------------------
-def data_fingerprint(params: dict[str, Any], spec_name: str) -> dict[str, Any]:
-    """What a dataset spec's prepared folders depend on: kind, image size, seed, its settings."""
-    spec = dict((params.get("datasets") or {})[spec_name] or {})
-    record: dict[str, Any] = {
-        "spec": spec,
-        "image_size": int(params["image_size"]),
-        "seed": int(spec.get("seed", params["seed"])),
+def data_fingerprint(config: Config, spec_name: str) -> dict[str, Any]:
+    """What a dataset spec's prepared folders depend on: :func:`bench.stages.data_settings` and
+    the pinned weights of the face aligner (its lock file)."""
+    return {
+        **stages.data_settings(config, spec_name),
+        "weights_lock": lock_sha256(config, "datasets"),
     }
-    if spec.get("kind") == "synthetic":
-        record["synthetic"] = params.get("synthetic")
-    else:
-        record["ingest"] = params.get("ingest")
-    return record
 
 
 def read_data_fingerprint(folder: Path) -> dict[str, Any] | None:
@@ -83,34 +97,118 @@ def clear_data_fingerprint(folder: Path) -> None:
 
 
 # -- models ----------------------------------------------------------------------------------
-def train_fingerprint(
-    params: dict[str, Any], name: str, config: dict[str, Any], steps: int, batch_size: int
-) -> dict[str, Any]:
-    """What a trained checkpoint depends on (``config``: the model's constructor arguments)."""
+def train_fingerprint(config: Config, name: str) -> dict[str, Any]:
+    """What a trained (or fitted) checkpoint of ``name`` depends on: its stage settings and the
+    training set's manifest."""
     return {
-        "model": name,
-        "profile": params.get("profile"),
-        "config": config,
-        "steps": int(steps),
-        "batch_size": int(batch_size),
-        "seed": int(params["seed"]),
-        "train_dataset": params["train_dataset"],
-        "train_manifest_sha256": manifest_sha256(params, params["train_dataset"]),
+        "settings": stages.train_settings(config, name),
+        "train_manifest_sha256": manifest_sha256(config, config.train_dataset),
+        "sources_sha256": sources_sha256(config, name),
     }
 
 
 def resume_fingerprint(record: dict[str, Any]) -> dict[str, Any]:
-    """The part a resumable training state must share with the run (all but ``steps``)."""
-    return {key: value for key, value in record.items() if key != "steps"}
+    """The part a resumable training state must share with the run (all but the step count)."""
+    settings = {k: v for k, v in record["settings"].items() if k != "steps"}
+    return {**record, "settings": settings}
 
 
 # -- the ECS classifier ----------------------------------------------------------------------
-def classifier_fingerprint(params: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+def classifier_fingerprint(config: Config) -> dict[str, Any]:
     """What the ECS classifier depends on (compared with its checkpoint's own fields)."""
     return {
-        "image_size": int(params["image_size"]),
-        "seed": int(params["seed"]),
-        "settings": settings,
-        "train_dataset": params["train_dataset"],
-        "train_manifest_sha256": manifest_sha256(params, params["train_dataset"]),
+        **stages.classifier_settings(config),
+        "train_manifest_sha256": manifest_sha256(config, config.train_dataset),
     }
+
+
+# -- evaluation and report -------------------------------------------------------------------
+EVALUATION_SUFFIX = ".fingerprint.json"
+
+
+def evaluation_fingerprint(config: Config, model: str, dataset: str) -> dict[str, Any]:
+    """What (model, dataset)'s outputs and records depend on: the evaluate stage's settings,
+    the dataset, the model's checkpoint and (with ECS) the classifier."""
+    from bench.synthesize import generator_checkpoint
+
+    checkpoint = generator_checkpoint(config, model, dataset)
+    classifier = layout.classifier_path(config)
+    record: dict[str, Any] = {
+        "settings": stages.evaluate_settings(config, model),
+        "dataset": dataset,
+        "manifest_sha256": manifest_sha256(config, dataset),
+        "checkpoint_sha256": file_sha256(checkpoint),
+        "weights_lock": lock_sha256(config, "metrics"),
+    }
+    if "ecs" in config.metrics:
+        record["classifier_sha256"] = sha256_file(classifier) if classifier.is_file() else None
+    return record
+
+
+def evaluation_fingerprint_path(config: Config, model: str, dataset: str) -> Path:
+    """Beside the records: ``results/records/<model>/<dataset>.fingerprint.json``."""
+    records = layout.records_path(config, model, dataset)
+    return records.with_name(records.stem + EVALUATION_SUFFIX)
+
+
+def write_evaluation_fingerprint(config: Config, model: str, dataset: str) -> None:
+    """Record what made (model, dataset)'s records (after they are written)."""
+    record = evaluation_fingerprint(config, model, dataset)
+    path = evaluation_fingerprint_path(config, model, dataset)
+    atomic.write_text(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+
+def evaluation_mismatch(config: Config, model: str, dataset: str) -> str | None:
+    """None when (model, dataset)'s records are current; else why to evaluate again."""
+    from bench.synthesize import OUTPUTS_MANIFEST
+
+    path = evaluation_fingerprint_path(config, model, dataset)
+    if not layout.metrics_path(config, model, dataset).is_file() or not path.is_file():
+        return "not evaluated yet"
+    if not (layout.outputs_dir(config, model, dataset) / OUTPUTS_MANIFEST).is_file():
+        return "its outputs are gone"
+    recorded = json.loads(path.read_text(encoding="utf-8"))
+    return difference(recorded, evaluation_fingerprint(config, model, dataset))
+
+
+REPORT_FINGERPRINT = "report.fingerprint.json"
+
+
+def _report_path(config: Config) -> Path:
+    return layout.tables_dir(config) / REPORT_FINGERPRINT
+
+
+def report_fingerprint(config: Config, pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """What the tables, figures and report depend on: the report stage's settings and the
+    records of the (model, dataset) ``pairs`` they cover (sha256)."""
+    from bench.synthesize import generator_checkpoint
+
+    records, checkpoints = {}, {}
+    for model, dataset in pairs:
+        records[f"{model}/{dataset}"] = file_sha256(layout.records_path(config, model, dataset))
+        checkpoints[f"{model}/{dataset}"] = file_sha256(
+            generator_checkpoint(config, model, dataset)
+        )
+    return {
+        "settings": stages.report_settings(config),
+        "records": records,
+        "checkpoints": checkpoints,  # the report checks each record was made by its checkpoint
+        "train_manifest_sha256": manifest_sha256(config, config.train_dataset),  # Figure 3
+    }
+
+
+def write_report_fingerprint(config: Config, pairs: list[tuple[str, str]]) -> None:
+    """Record what made the report (after it is written)."""
+    record = report_fingerprint(config, pairs)
+    atomic.write_text(_report_path(config), json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+
+def report_mismatch(config: Config) -> str | None:
+    """None when the report was made with the current settings from records that are unchanged
+    since; else why to write it again."""
+    path = _report_path(config)
+    if not path.is_file():
+        return "no report yet"
+    recorded = json.loads(path.read_text(encoding="utf-8"))
+    pairs = [tuple(key.split("/", 1)) for key in recorded.get("records", {})]
+    return difference(recorded, report_fingerprint(config, pairs))  # type: ignore[arg-type]

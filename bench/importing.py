@@ -31,7 +31,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -44,6 +44,9 @@ from bench.core.vocabulary import EXPRESSIONS
 from models.authors import convert, permute_condition
 from models.ganimation import ACTION_UNITS
 from models.registry import MODELS
+
+if TYPE_CHECKING:
+    from bench.config import Config
 
 IMPORTABLE = ("stargan", "usgan", "sargan", "ganimation")
 
@@ -306,7 +309,7 @@ def label_order(labels: list[str], conditions: int, source: Path) -> tuple[list[
 
 
 def import_checkpoint(
-    params: dict[str, Any],
+    config: Config,
     model_name: str,
     source: Path,
     labels: list[str] | None = None,
@@ -325,7 +328,7 @@ def import_checkpoint(
     cls = MODELS.load(model_name)
     state = read_state_dict(source)
     check_design(model_name, read_design(state), source)
-    target = out or layout.checkpoint_path(params, model_name)
+    target = out or layout.checkpoint_path(config, model_name)
     check_target(target, force)
     try:
         settings, conditions = cls.authors_settings(state)
@@ -341,7 +344,7 @@ def import_checkpoint(
         order, dropped_labels = label_order(labels, conditions, source)
         state["main.0.weight"] = permute_condition(state["main.0.weight"], order)
         label_map = {name: labels[index] for name, index in zip(EXPRESSIONS, order, strict=True)}
-    model = cls(image_size=int(params["image_size"]), **settings, **PLACEHOLDER_CRITIC)
+    model = cls(image_size=config.image_size, **settings, **PLACEHOLDER_CRITIC)
     converted = convert(
         state,
         model.generator.state_dict(),
@@ -368,7 +371,7 @@ def import_checkpoint(
                 "dropped_labels": dropped_labels,
                 "critic": "placeholder (not imported)",
             },
-            "provenance": provenance.collect(params, inputs={source.name: digest}),
+            "provenance": provenance.collect(config, inputs={source.name: digest}),
         },
     )
     return target

@@ -18,64 +18,67 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bench.config import Config
 
 
-def _root(params: dict[str, Any], key: str) -> Path:
-    return Path(params["paths"][key])
+def _root(config: Config, key: str) -> Path:
+    return config.root(key)
 
 
-def dataset_dir(params: dict[str, Any], dataset: str) -> Path:
+def dataset_dir(config: Config, dataset: str) -> Path:
     """Prepared dataset folder."""
-    return _root(params, "data") / dataset
+    return _root(config, "data") / dataset
 
 
-def checkpoint_path(params: dict[str, Any], model: str, dataset: str | None = None) -> Path:
-    """Checkpoint of ``model`` trained on the params' training dataset.
+def checkpoint_path(config: Config, model: str, dataset: str | None = None) -> Path:
+    """Checkpoint of ``model`` trained on the configuration's training dataset.
 
     ``dataset``: the folder key for models adapted per evaluation dataset
     (``checkpoints/dai2i/<dataset>/model.pt``); default the training dataset.
     """
-    return _root(params, "checkpoints") / model / (dataset or params["train_dataset"]) / "model.pt"
+    return _root(config, "checkpoints") / model / (dataset or config.train_dataset) / "model.pt"
 
 
-def classifier_path(params: dict[str, Any]) -> Path:
-    """The ECS classifier trained on the params' training dataset."""
-    return _root(params, "checkpoints") / "ecs_classifier" / params["train_dataset"] / "resnet18.pt"
+def classifier_path(config: Config) -> Path:
+    """The ECS classifier trained on the configuration's training dataset."""
+    return _root(config, "checkpoints") / "ecs_classifier" / config.train_dataset / "resnet18.pt"
 
 
-def outputs_dir(params: dict[str, Any], model: str, dataset: str) -> Path:
+def outputs_dir(config: Config, model: str, dataset: str) -> Path:
     """Generated images of ``model`` over ``dataset``."""
-    return _root(params, "outputs") / model / dataset
+    return _root(config, "outputs") / model / dataset
 
 
-def records_path(params: dict[str, Any], model: str, dataset: str) -> Path:
+def records_path(config: Config, model: str, dataset: str) -> Path:
     """Per-image metric records."""
-    return _root(params, "results") / "records" / model / f"{dataset}.parquet"
+    return _root(config, "results") / "records" / model / f"{dataset}.parquet"
 
 
-def metrics_path(params: dict[str, Any], model: str, dataset: str) -> Path:
+def metrics_path(config: Config, model: str, dataset: str) -> Path:
     """Aggregated metrics JSON (declared as DVC metrics)."""
-    return _root(params, "results") / "metrics" / model / f"{dataset}.json"
+    return _root(config, "results") / "metrics" / model / f"{dataset}.json"
 
 
-def tables_dir(params: dict[str, Any]) -> Path:
-    return _root(params, "results") / "tables"
+def tables_dir(config: Config) -> Path:
+    return _root(config, "results") / "tables"
 
 
-def figures_dir(params: dict[str, Any]) -> Path:
-    return _root(params, "results") / "figures"
+def figures_dir(config: Config) -> Path:
+    return _root(config, "results") / "figures"
 
 
-def pdf_dir(params: dict[str, Any]) -> Path:
-    return _root(params, "results") / "pdf"
+def pdf_dir(config: Config) -> Path:
+    return _root(config, "results") / "pdf"
 
 
-def weights_lock_dir(params: dict[str, Any]) -> Path:
+def weights_lock_dir(config: Config) -> Path:
     """Lock files of the pretrained weights the pipeline uses (one per group)."""
-    return _root(params, "results") / "weights"
+    return _root(config, "results") / "weights"
 
 
-def sources_dir(params: dict[str, Any]) -> Path:
+def sources_dir(config: Config) -> Path:
     """sha256 of the code each model is made of (one file per model, ``bench sources``)."""
-    return _root(params, "results") / "sources"
+    return _root(config, "results") / "sources"

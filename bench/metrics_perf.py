@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -30,6 +30,9 @@ from datasets.manifest import read_manifest
 from datasets.tensors import decode_images
 from metrics.base import ScoringBatch
 from metrics.registry import METRICS, build_metric
+
+if TYPE_CHECKING:
+    from bench.config import Config
 
 
 @dataclass(frozen=True)
@@ -62,10 +65,10 @@ class PerfRow:
 
 
 def stand_in_batches(
-    params: dict[str, Any], dataset: str, images: int, batch_size: int, device: torch.device
+    config: Config, dataset: str, images: int, batch_size: int, device: torch.device
 ) -> list[ScoringBatch]:
     """Batches of real test faces posing as outputs: neutral source -> same subject's target face."""
-    root = layout.dataset_dir(params, dataset)
+    root = layout.dataset_dir(config, dataset)
     frame = read_manifest(root)
     test = (
         frame[frame["split"] == "test"]
@@ -76,7 +79,7 @@ def stand_in_batches(
     pairs = [
         (by_key[(subject, NEUTRAL)], by_key[(subject, target)], target)
         for subject in sorted(test["subject"].unique())
-        for target in parse_expressions(params["targets"])
+        for target in parse_expressions(config.targets)
         if (subject, NEUTRAL) in by_key and (subject, target) in by_key
     ]
     if not pairs:
@@ -105,7 +108,7 @@ def stand_in_batches(
 
 
 def measure(
-    params: dict[str, Any],
+    config: Config,
     dataset: str,
     device: torch.device,
     images: int = 64,
@@ -113,18 +116,18 @@ def measure(
     metric_names: list[str] | None = None,
 ) -> list[PerfRow]:
     """Time each metric over ``images`` stand-in outputs of ``dataset`` on ``device``."""
-    names = METRICS.parse(metric_names or params["metrics"])
-    batches = stand_in_batches(params, dataset, images, batch_size, device)
-    targets = tuple(parse_expressions(params["targets"]))
+    names = METRICS.parse(metric_names or config.metrics)
+    batches = stand_in_batches(config, dataset, images, batch_size, device)
+    targets = tuple(parse_expressions(config.targets))
     rows = []
     for name in names:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
             torch.cuda.reset_peak_memory_stats(device)
-        context = evaluation_context(params, "perf", dataset, device, targets)
+        context = evaluation_context(config, "perf", dataset, device, targets)
         marks = [time.perf_counter()]
         try:
-            metric = build_metric(name, params.get("metric_settings")).to(device)
+            metric = build_metric(name, config.metric_settings_of(name)).to(device)
             marks.append(time.perf_counter())
             with torch.inference_mode():
                 metric.begin(context)

@@ -1,92 +1,194 @@
 """``bench run``: the whole benchmark for chosen models x datasets without DVC.
 
-Each artefact is reused only while its fingerprint (see :mod:`bench.fingerprint`)
-matches the current params; otherwise it is rebuilt, with one line saying why.
-The report covers every record on disk that is current, so a partial run never
-shrinks the comparison.
+Each artefact is reused only while its fingerprint (:mod:`bench.fingerprint`: the stage
+table's settings for it, :mod:`bench.stages`, and its inputs' hashes) matches the current
+configuration; otherwise it is rebuilt, with one line saying why. ``--dry-run`` prints that
+plan (one line per stage, under DVC's stage names) and runs nothing. The report covers every
+record on disk that is current, so a partial run never shrinks the comparison.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
-from bench import layout
+from bench import factory
 from bench.adapt import adapt, adaptation_mismatch
 from bench.classifier import classifier_mismatch, train_ecs_classifier
-from bench.config import table_models
 from bench.core.progress import console
-from bench.data import check_dataset_names, data_mismatch, declared_datasets, prepare
+from bench.data import check_dataset_names, data_mismatch, prepare
 from bench.evaluate import evaluate_datasets
+from bench.fingerprint import evaluation_mismatch, report_mismatch
 from bench.report import report
 from bench.report.scope import current_scope
+from bench.sources import write_sources
 from bench.train import checkpoint_mismatch, train
 from bench.weights_lock import write_locks
 from models.registry import MODELS
 
+if TYPE_CHECKING:
+    from bench.config import Config
 
-def _ensure_trained(
-    params: dict[str, Any], model: str, retrain: bool, device: torch.device
-) -> None:
-    """Train ``model`` unless its checkpoint matches the params (always with ``retrain``)."""
-    reason = "--retrain" if retrain else checkpoint_mismatch(params, model)
-    if reason:
-        console.print(f"{model}: training ({reason})")
-        train(params, model, device, fresh=retrain)
-    else:
-        console.print(
-            f"{model}: using {layout.checkpoint_path(params, model)} (fingerprint matches)"
+
+@dataclass
+class Step:
+    """One stage instance of the plan: its DVC name, a check saying why it must run (None:
+    current), the upstream steps whose rebuilding makes it run too, and what runs it."""
+
+    stage: str
+    check: Callable[[], str | None]
+    after: tuple[str, ...] = ()
+    action: Callable[[], object] | None = None
+    _reason: tuple[str | None] | None = None
+
+    @property
+    def reason(self) -> str | None:
+        """Why it must run by itself (checked once, on first use)."""
+        if self._reason is None:
+            self._reason = (self.check(),)
+        return self._reason[0]
+
+    def runs(self, plan: dict[str, Step]) -> str | None:
+        """Why it runs (its own reason, or the first upstream step that runs); None: reused."""
+        if self.reason:
+            return self.reason
+        for upstream in self.after:
+            if upstream in plan and plan[upstream].runs(plan):
+                return f"after {upstream}"
+        return None
+
+
+def _model_steps(
+    config: Config, model: str, datasets: list[str], retrain: bool, device: torch.device
+) -> list[Step]:
+    if factory.kind_of(model) != "adapted":
+        return [
+            Step(
+                f"train@{model}",
+                lambda: "--retrain" if retrain else checkpoint_mismatch(config, model),
+                ("data",),
+                lambda: train(config, model, device, fresh=retrain),
+            )
+        ]
+    bases = tuple(f"train@{b}" for b in factory.dependencies(config, model))
+    return [
+        Step(
+            f"adapt@{model}-{dataset}",
+            lambda dataset=dataset: (
+                "--retrain" if retrain else adaptation_mismatch(config, model, dataset)
+            ),
+            ("data", *bases),
+            lambda dataset=dataset: adapt(config, model, dataset, device, fresh=retrain),
         )
+        for dataset in datasets
+    ]
 
 
-def _ensure_data(params: dict[str, Any], names: list[str]) -> None:
-    """Prepare every spec whose datasets are missing or were made with other params."""
-    producers = declared_datasets(params)
-    stale: dict[str, str] = {}
-    for name in names:
-        reason = data_mismatch(params, name)
-        if reason and name in producers:
-            stale.setdefault(producers[name][0], f"{name}: {reason}")
-    for spec, reason in sorted(stale.items()):
-        console.print(f"preparing data {spec} ({reason})")
-    if stale:
-        prepare(params, sorted(stale))
+def plan(
+    config: Config,
+    models: list[str],
+    datasets: list[str],
+    retrain: bool,
+    device: torch.device,
+) -> dict[str, Step]:
+    """Every stage instance ``bench run`` would consider, in order, with why each runs."""
+    steps: list[Step] = []
+    names = list(dict.fromkeys([config.train_dataset, *datasets]))
+
+    def stale_specs() -> dict[str, str]:
+        stale: dict[str, str] = {}
+        for name in names:
+            if reason := data_mismatch(config, name):
+                stale.setdefault(config.declared_datasets()[name][0], f"{name}: {reason}")
+        return stale
+
+    steps.append(
+        Step(
+            "data",
+            lambda: "; ".join(stale_specs().values()) or None,
+            action=lambda: prepare(config, sorted(stale_specs())),
+        )
+    )
+    if "ecs" in config.metrics:
+        steps.append(
+            Step(
+                "ecs_classifier",
+                lambda: classifier_mismatch(config),
+                ("data",),
+                lambda: train_ecs_classifier(config, device),
+            )
+        )
+    for model in factory.ordered(config, models):
+        steps += _model_steps(config, model, datasets, retrain, device)
+    for model in models:
+        adapted = factory.kind_of(model) == "adapted"
+        made_by = [f"adapt@{model}-{d}" for d in datasets] if adapted else [f"train@{model}"]
+
+        def stale_evaluations(model: str = model) -> str | None:
+            reasons = [
+                f"{d}: {why}" for d in datasets if (why := evaluation_mismatch(config, model, d))
+            ]
+            return "; ".join(reasons) or None
+
+        steps.append(
+            Step(
+                f"{'evaluate_adapted' if adapted else 'evaluate'}@{model}",
+                stale_evaluations,
+                ("data", "ecs_classifier", *made_by),
+                lambda model=model: evaluate_datasets(
+                    config, model, datasets, device, synthesize_first=True
+                ),
+            )
+        )
+    steps.append(
+        Step(
+            "report",
+            lambda: report_mismatch(config),
+            tuple(step.stage for step in steps if step.stage.startswith("evaluate")),
+            lambda: report(config, *current_scope(config, models, datasets)),
+        )
+    )
+    return {step.stage: step for step in steps}
+
+
+def dry_run(
+    config: Config,
+    models: str | list[str] | None = None,
+    datasets: str | list[str] | None = None,
+    retrain: bool = False,
+) -> dict[str, str]:
+    """Stage -> why it would run, for the stages that would (nothing is run or written): its
+    own reason (a changed setting, a missing artefact), or ``after <stage>`` when only an
+    upstream stage's rebuilding makes it run."""
+    chosen_models = MODELS.parse(models or config.table_models)
+    chosen_datasets = check_dataset_names(config, datasets or config.eval_datasets)
+    steps = plan(config, chosen_models, chosen_datasets, retrain, torch.device("cpu"))
+    return {name: why for name, step in steps.items() if (why := step.runs(steps))}
 
 
 def run(
-    params: dict[str, Any],
+    config: Config,
     models: str | list[str] | None,
     datasets: str | list[str] | None,
     retrain: bool,
     device: torch.device,
     offline: bool = False,
 ) -> None:
-    """Pull weights, prepare/train what is missing or stale, synthesize, evaluate and report."""
-    chosen_models = MODELS.parse(models or table_models(params))
-    chosen_datasets = check_dataset_names(params, datasets or params["eval_datasets"])
-    write_locks(params, offline=offline)
-    _ensure_data(params, [params["train_dataset"], *chosen_datasets])
-    if "ecs" in params["metrics"]:
-        reason = classifier_mismatch(params)
-        if reason:
-            console.print(f"ECS expression classifier: training ({reason})")
-            train_ecs_classifier(params, device)
-    for model in chosen_models:
-        adapted = MODELS.load(model).adapts_per_dataset
-        if adapted:
-            base = ((params.get("model_settings") or {}).get(model) or {}).get("base", "stargan")
-            _ensure_trained(params, base, retrain, device)
-            for dataset in chosen_datasets:
-                reason = "--retrain" if retrain else adaptation_mismatch(params, model, dataset)
-                if reason:
-                    console.print(f"{model} on {dataset}: adapting ({reason})")
-                    adapt(params, model, dataset, device, fresh=retrain)
-                else:
-                    console.print(
-                        f"{model} on {dataset}: using its checkpoint (fingerprint matches)"
-                    )
+    """Pull weights, then prepare, train, adapt, synthesize and evaluate what is missing or
+    stale (each stage once its inputs are current), and report."""
+    chosen_models = MODELS.parse(models or config.table_models)
+    chosen_datasets = check_dataset_names(config, datasets or config.eval_datasets)
+    write_locks(config, offline=offline)
+    write_sources(config)  # the code each model is made of: a changed model retrains
+    # each check runs just before its step: an upstream rebuild changes what is current
+    for name, step in plan(config, chosen_models, chosen_datasets, retrain, device).items():
+        if step.reason:
+            console.print(f"{name}: running ({step.reason})")
+            assert step.action is not None
+            step.action()
         else:
-            _ensure_trained(params, model, retrain, device)
-        evaluate_datasets(params, model, chosen_datasets, device, synthesize_first=True)
-    report(params, *current_scope(params, chosen_models, chosen_datasets))
+            console.print(f"{name}: current, reused")
+    console.print(f"report: {config.root('results') / 'report.html'}")

@@ -17,12 +17,14 @@ import ast
 import importlib.util
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bench import layout
-from bench.config import table_models
+from bench import factory, layout
 from bench.core import atomic
 from bench.core.hashing import sha256_file
+
+if TYPE_CHECKING:
+    from bench.config import Config
 
 FOLLOWED = ("models", "bench")
 """Top-level packages of the harness whose modules count as a model's code."""
@@ -94,22 +96,17 @@ def model_sources(name: str) -> dict[str, Any]:
     }
 
 
-def sources_path(params: dict[str, Any], name: str) -> Path:
+def sources_path(config: Config, name: str) -> Path:
     """``results/sources/<name>.json``."""
-    return layout.sources_dir(params) / f"{name}.json"
+    return layout.sources_dir(config) / f"{name}.json"
 
 
-def write_sources(params: dict[str, Any]) -> list[Path]:
-    """Write the sources file of every table model and each adapted model's base; their paths."""
-    from models.registry import MODELS
-
-    names = MODELS.parse(table_models(params))
-    for name in params.get("adapted_models") or []:
-        base = ((params.get("model_settings") or {}).get(name) or {}).get("base", "stargan")
-        names.append(MODELS.check(base))
+def write_sources(config: Config) -> list[Path]:
+    """Write the sources file of every table model and of the models they depend on; their
+    paths."""
     paths = []
-    for name in dict.fromkeys(names):
-        path = sources_path(params, name)
+    for name in factory.ordered(config, config.table_models):
+        path = sources_path(config, name)
         atomic.write_text(path, json.dumps(model_sources(name), indent=2, sort_keys=True) + "\n")
         paths.append(path)
     return paths

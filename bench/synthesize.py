@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import torch
@@ -31,25 +31,28 @@ from datasets.png import save_png
 from datasets.tensors import decode_images
 from models.base import Generator, load_generator
 
+if TYPE_CHECKING:
+    from bench.config import Config
+
 OUTPUTS_MANIFEST = "outputs.csv"
 OUTPUT_COLUMNS = ("output_id", "source_id", "subject", "target_expression", "file", "sha256")
 GENERATOR_FILE = "generator.json"
 
 
-def generator_checkpoint(params: dict[str, Any], model_name: str, dataset: str) -> Path:
+def generator_checkpoint(config: Config, model_name: str, dataset: str) -> Path:
     """The checkpoint that translates ``dataset``: the model's own one for that dataset when
     the model adapts per dataset (``bench adapt``), else the one trained on ``train_dataset``."""
     from models.registry import MODELS
 
     adapted = MODELS.load(model_name).adapts_per_dataset
-    return layout.checkpoint_path(params, model_name, dataset if adapted else None)
+    return layout.checkpoint_path(config, model_name, dataset if adapted else None)
 
 
-def generator_record(params: dict[str, Any], path: Path, model: Generator) -> dict[str, Any]:
+def generator_record(config: Config, path: Path, model: Generator) -> dict[str, Any]:
     """What ``generator.json`` says of ``model``, loaded from ``path`` (named relative to the
     checkpoints folder, so the record does not depend on where the project lives)."""
     metadata = model.checkpoint_metadata
-    root = Path(params["paths"]["checkpoints"])
+    root = config.root("checkpoints")
     return {
         "model": model.name,
         "checkpoint": path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name,
@@ -60,36 +63,35 @@ def generator_record(params: dict[str, Any], path: Path, model: Generator) -> di
     }
 
 
-def source_faces(params: dict[str, Any], dataset: str) -> pd.DataFrame:
+def source_faces(config: Config, dataset: str) -> pd.DataFrame:
     """Neutral test-split faces of ``dataset`` used as sources (sorted, capped by max_sources)."""
-    frame = read_manifest(layout.dataset_dir(params, dataset))
+    frame = read_manifest(layout.dataset_dir(config, dataset))
     sources = frame[(frame["expression"] == NEUTRAL) & (frame["split"] == "test")]
     sources = sources.sort_values("image_id").drop_duplicates("subject")
-    cap = (params.get("evaluation") or {}).get("max_sources")
-    if cap:
-        sources = sources.head(int(cap))
+    if config.evaluation.max_sources is not None:
+        sources = sources.head(config.evaluation.max_sources)
     if sources.empty:
         raise UserError(f"dataset {dataset!r} has no neutral test-split faces to translate")
     return sources.reset_index(drop=True)
 
 
-def synthesize(params: dict[str, Any], model_name: str, dataset: str, device: torch.device) -> Path:
+def synthesize(config: Config, model_name: str, dataset: str, device: torch.device) -> Path:
     """Translate every source face of ``dataset`` to every target; return the outputs folder."""
-    checkpoint = generator_checkpoint(params, model_name, dataset)
+    checkpoint = generator_checkpoint(config, model_name, dataset)
     model = load_generator(checkpoint, expected_model=model_name)
     model.to(device).eval()
-    targets = parse_expressions(params["targets"])
-    root = layout.dataset_dir(params, dataset)
-    sources = source_faces(params, dataset)
+    targets = parse_expressions(config.targets)
+    root = layout.dataset_dir(config, dataset)
+    sources = source_faces(config, dataset)
     images = decode_images([root / f for f in sources["file"]])
     if images.shape[-1] != model.image_size:
         raise UserError(
             f"{dataset} images are {images.shape[-1]} px but {model_name} was trained at "
             f"{model.image_size} px; prepare data and train with the same profile"
         )
-    final = layout.outputs_dir(params, model_name, dataset)
-    batch_size = int((params.get("evaluation") or {}).get("batch_size", 64))
-    bf16 = bool((params.get("evaluation") or {}).get("synthesis_bf16", False))
+    final = layout.outputs_dir(config, model_name, dataset)
+    batch_size = config.evaluation.batch_size
+    bf16 = config.evaluation.synthesis_bf16
     rows = []
     with (
         atomic.staged_dir(final) as staging,
@@ -126,15 +128,15 @@ def synthesize(params: dict[str, Any], model_name: str, dataset: str, device: to
         )
         atomic.write_text(
             staging / GENERATOR_FILE,
-            json.dumps(generator_record(params, checkpoint, model), indent=2, sort_keys=True)
+            json.dumps(generator_record(config, checkpoint, model), indent=2, sort_keys=True)
             + "\n",
         )
     return final
 
 
-def read_outputs(params: dict[str, Any], model_name: str, dataset: str) -> pd.DataFrame:
+def read_outputs(config: Config, model_name: str, dataset: str) -> pd.DataFrame:
     """The outputs manifest of (model, dataset); clear error when not synthesized yet."""
-    path = layout.outputs_dir(params, model_name, dataset) / OUTPUTS_MANIFEST
+    path = layout.outputs_dir(config, model_name, dataset) / OUTPUTS_MANIFEST
     if not path.is_file():
         raise UserError(
             f"no outputs at {path.parent} (run `bench synthesize --model {model_name} --dataset {dataset}`)"
@@ -184,7 +186,7 @@ def check_outputs(
             raise UserError(f"{path}: {file} differs from the sha256 recorded for it; {rerun}")
 
 
-def read_generator(params: dict[str, Any], model_name: str, dataset: str) -> dict[str, Any]:
+def read_generator(config: Config, model_name: str, dataset: str) -> dict[str, Any]:
     """``generator.json`` of (model, dataset); empty when the outputs predate it."""
-    path = layout.outputs_dir(params, model_name, dataset) / GENERATOR_FILE
+    path = layout.outputs_dir(config, model_name, dataset) / GENERATOR_FILE
     return json.loads(path.read_text()) if path.is_file() else {}

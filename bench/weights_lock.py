@@ -23,14 +23,16 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench import layout
-from bench.config import table_models
 from bench.core import atomic
 from bench.core.errors import UserError
 from bench.core.progress import console, progress_bar
 from bench.core.weights import cache, manager
+
+if TYPE_CHECKING:
+    from bench.config import Config
 
 GROUPS = ("datasets", "models", "metrics")
 OFFLINE_ENV = "FES_BENCH_OFFLINE"
@@ -42,28 +44,25 @@ def offline_from_env() -> bool:
     return os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
-def needed_assets(params: dict[str, Any]) -> dict[str, list[str]]:
+def needed_assets(config: Config) -> dict[str, list[str]]:
     """Group -> sorted asset names that the configured datasets, models and metrics read."""
     from datasets.align import LANDMARK_ASSET
     from metrics.registry import METRICS
     from models.registry import MODELS
 
-    metric_settings = params.get("metric_settings") or {}
-    model_settings = params.get("model_settings") or {}
     needed: dict[str, set[str]] = {group: set() for group in GROUPS}
-    kinds = {(spec or {}).get("kind") for spec in (params.get("datasets") or {}).values()}
-    if kinds & set(ALIGNED_KINDS):
+    if any(spec.kind in ALIGNED_KINDS for spec in config.datasets.values()):
         needed["datasets"].add(LANDMARK_ASSET)
-    for name in table_models(params):
-        needed["models"].update(MODELS.load(name).weights(**(model_settings.get(name) or {})))
-    for name in METRICS.parse(params["metrics"]):
-        needed["metrics"].update(METRICS.load(name).weights(**(metric_settings.get(name) or {})))
+    for name in config.table_models:
+        needed["models"].update(MODELS.load(name).weights(**config.settings_of(name)))
+    for name in METRICS.parse(config.metrics):
+        needed["metrics"].update(METRICS.load(name).weights(**config.metric_settings_of(name)))
     return {group: sorted(names) for group, names in needed.items()}
 
 
-def lock_path(params: dict[str, Any], group: str) -> Path:
+def lock_path(config: Config, group: str) -> Path:
     """``results/weights/<group>.json``."""
-    return layout.weights_lock_dir(params) / f"{group}.json"
+    return layout.weights_lock_dir(config) / f"{group}.json"
 
 
 def _entry(name: str, pull: bool) -> dict[str, str]:
@@ -87,9 +86,9 @@ def _entry(name: str, pull: bool) -> dict[str, str]:
     return {"unavailable": f"not in the cache ({result.path}); run `bench weights pull {name}`"}
 
 
-def write_locks(params: dict[str, Any], offline: bool = False) -> dict[str, dict[str, Any]]:
+def write_locks(config: Config, offline: bool = False) -> dict[str, dict[str, Any]]:
     """Pull (unless ``offline``) every needed asset and write the lock files; return them."""
-    needed = needed_assets(params)
+    needed = needed_assets(config)
     total = sum(len(names) for names in needed.values())
     locks: dict[str, dict[str, Any]] = {}
     with progress_bar("weights" + (" (offline)" if offline else ""), total) as advance:
@@ -100,7 +99,7 @@ def write_locks(params: dict[str, Any], offline: bool = False) -> dict[str, dict
                 advance()
     for group, entries in locks.items():
         atomic.write_text(
-            lock_path(params, group), json.dumps(entries, indent=2, sort_keys=True) + "\n"
+            lock_path(config, group), json.dumps(entries, indent=2, sort_keys=True) + "\n"
         )
         for name, entry in entries.items():
             if "unavailable" in entry:
@@ -108,13 +107,13 @@ def write_locks(params: dict[str, Any], offline: bool = False) -> dict[str, dict
     return locks
 
 
-def refresh_existing_locks(params: dict[str, Any]) -> bool:
+def refresh_existing_locks(config: Config) -> bool:
     """Rewrite the lock files from the cache (no network) if a previous step wrote them.
 
     Returns True when they were refreshed. Used after ``bench weights pull`` so that
     the stages that read a newly pulled file see their lock change.
     """
-    if not any(lock_path(params, group).is_file() for group in GROUPS):
+    if not any(lock_path(config, group).is_file() for group in GROUPS):
         return False
-    write_locks(params, offline=True)
+    write_locks(config, offline=True)
     return True

@@ -16,7 +16,7 @@ of the training manifest and the accuracy on the dataset's real test split.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -41,31 +41,20 @@ ARCHITECTURE = "torchvision resnet18, random init, 7 classes"
 
 @dataclass(frozen=True)
 class ClassifierSettings:
-    """Training hyper-parameters (``ecs_classifier:`` in params.yaml).
+    """Training hyper-parameters (``ecs_classifier:`` in params.yaml, whose schema,
+    :class:`bench.config.schema.ClassifierTraining`, holds their defaults and ranges).
 
     ``epochs`` passes over the training split with AdamW and a one-cycle
     learning-rate schedule peaking at ``learning_rate``; ``label_smoothing`` in
     [0, 1); ``augment`` switches the augmentation on.
     """
 
-    epochs: int = 100
-    batch_size: int = 16
-    learning_rate: float = 2e-3
-    weight_decay: float = 1e-4
-    label_smoothing: float = 0.1
-    augment: bool = True
-
-    @classmethod
-    def from_mapping(
-        cls, given: Mapping[str, Any] | None, where: str = "ecs_classifier"
-    ) -> ClassifierSettings:
-        """Settings from a mapping (missing keys keep their defaults; ``where`` names it in errors)."""
-        given = dict(given or {})
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(given) - known)
-        if unknown:
-            raise UserError(f"params {where}: unknown key(s) {unknown}; known: {sorted(known)}")
-        return cls(**given)
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    weight_decay: float
+    label_smoothing: float
+    augment: bool
 
 
 def build_resnet18() -> nn.Module:

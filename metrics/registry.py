@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from bench.core.errors import UserError
-from bench.core.keywords import check_keywords
 from bench.core.registry import LazyRegistry
 
 if TYPE_CHECKING:
@@ -35,21 +33,11 @@ METRICS = LazyRegistry(
 """Every metric ``bench evaluate`` can compute, by the name used in params.yaml."""
 
 
-def build_metric(name: str, all_settings: Mapping[str, Any] | None) -> Metric:
-    """Instantiate metric ``name`` with its entry of ``all_settings`` (params ``metric_settings``).
+def build_metric(name: str, settings: Mapping[str, Any] | None = None) -> Metric:
+    """Instantiate metric ``name`` with ``settings`` (its ``metric_settings`` entry).
 
-    A settings entry for an unregistered metric, or a key the metric's constructor
-    does not take, is a one-line :class:`UserError`; a missing weight file raises
+    The settings were checked against the metric's declaration when the configuration
+    was loaded (:func:`bench.config.load.load_config`); a missing weight file raises
     :class:`~bench.core.errors.MissingWeightsError` as the metric's constructor does.
     """
-    all_settings = all_settings or {}
-    if not isinstance(all_settings, Mapping):
-        raise UserError(f"params metric_settings: expected a mapping, got {all_settings!r}")
-    unknown = sorted(set(all_settings) - set(METRICS.names()))
-    if unknown:
-        raise UserError(
-            f"params metric_settings: unknown metric(s) {unknown}; known: {METRICS.names()}"
-        )
-    metric_class = METRICS.load(name)
-    settings = check_keywords(metric_class, all_settings.get(name), f"metric_settings.{name}")
-    return metric_class(**settings)
+    return METRICS.load(name)(**dict(settings or {}))

@@ -25,6 +25,8 @@ from bench.core.errors import UserError
 from bench.core.vocabulary import EXPRESSIONS
 
 CHECKPOINT_FORMAT = "fes-bench-checkpoint/1"
+KINDS = ("reference", "fitted", "trained", "adapted")
+"""How a model is made (:attr:`Generator.kind`)."""
 
 
 @dataclass
@@ -71,10 +73,65 @@ class Generator(nn.Module, abc.ABC):
     """
 
     name: ClassVar[str]
+    Settings: ClassVar[type | None] = None
+    """The hyper-parameters (``model_settings.<name>``) as a dataclass with defaults; the
+    configuration checks settings against it (None: against the constructor's keywords)."""
+    kind: ClassVar[str] = "fitted"
+    """How the harness makes the model (one of :data:`KINDS`): ``reference`` (nothing to
+    learn, e.g. identity), ``fitted`` (one call to :meth:`fit`, e.g. a closed-form
+    regression), ``trained`` (step by step by the harness's loop, ``training.steps``),
+    ``adapted`` (trained per evaluation dataset on its unlabelled images, after the models
+    of :meth:`dependencies`; ``bench adapt``)."""
     trainable: ClassVar[bool] = True
+    """Derived from :attr:`kind` (anything but ``reference``); kept for plugins that set it."""
     adapts_per_dataset: ClassVar[bool] = False
-    """True for models adapted to each evaluation dataset with its unlabelled images
-    (``bench adapt``; one checkpoint per dataset), e.g. ``dai2i``."""
+    """Derived from :attr:`kind` (``adapted``)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = vars(cls)
+        if "kind" not in own:  # an older plugin's flags, or the parent's kind
+            if own.get("adapts_per_dataset"):
+                cls.kind = "adapted"
+            elif own.get("trainable") is False:
+                cls.kind = "reference"
+        if cls.kind not in KINDS:
+            raise TypeError(f"{cls.__name__}.kind must be one of {KINDS}, got {cls.kind!r}")
+        cls.trainable = cls.kind != "reference"
+        cls.adapts_per_dataset = cls.kind == "adapted"
+
+    @classmethod
+    def dependencies(cls, **settings: Any) -> tuple[str, ...]:
+        """Registered models whose trained checkpoint this one needs, given its ``settings``
+        (an adapted model: the translator it adapts). None by default."""
+        return ()
+
+    stage_names: ClassVar[tuple[str, ...]] = ()
+    """Names of the intermediate outputs :meth:`stages` returns (e.g. RegGAN's ``G_E output``,
+    ``G_R output``); a model that declares some gets a stages figure in the report."""
+
+    def stages(
+        self, images: torch.Tensor, target_expressions: torch.Tensor
+    ) -> tuple[torch.Tensor, ...]:
+        """The intermediate outputs named by :attr:`stage_names`, each (B, 3, H, W) in [-1, 1]."""
+        return (self.translate(images, target_expressions),)
+
+    def set_target_domain(self, images: torch.Tensor) -> None:
+        """Adapted kinds: the unlabelled target-domain faces (N, 3, H, W) uint8 to adapt to."""
+        raise TypeError(f"{type(self).__name__} is not adapted per dataset (kind {self.kind!r})")
+
+    def adaptation_record(self) -> dict[str, Any]:
+        """Adapted kinds, after adapting: what the adaptation used besides the data (e.g. a
+        pretrained network: ``{"perceptual_network": {"network", "sha256", ...}}``), kept in
+        the checkpoint's metadata; every value with ``network`` and ``sha256`` enters the
+        provenance's weights."""
+        return {}
+
+    @classmethod
+    def from_base(cls, *bases_and_dataset: Any, **settings: Any) -> Generator:
+        """An ``adapted`` model around its trained dependencies: ``from_base(*bases, dataset,
+        **settings)`` (``dataset`` None: the in-distribution fallback). Adapted kinds only."""
+        raise TypeError(f"{cls.__name__} is not adapted per dataset (kind {cls.kind!r})")
 
     def __init__(self, image_size: int, num_expressions: int = len(EXPRESSIONS), **settings: Any):
         super().__init__()

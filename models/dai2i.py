@@ -221,8 +221,13 @@ class DAI2I(TrainableGenerator):
     replacement (:meth:`_target_batch`; theirs share the shuffled index, modulo their count,
     run_expression_manipulation.py ``dataset_now``)."""
     epoch_drop_last: ClassVar[bool] = True
-    adapts_per_dataset: ClassVar[bool] = True
+    kind: ClassVar[str] = "adapted"
     Settings: ClassVar[type] = DAI2ISettings
+
+    @classmethod
+    def dependencies(cls, base: str = DAI2ISettings.base, **settings: Any) -> tuple[str, ...]:
+        """The trained translator it adapts (setting ``base``)."""
+        return (base,)
 
     def __init__(
         self,
@@ -312,6 +317,11 @@ class DAI2I(TrainableGenerator):
             return self.base.translate(images, target_expressions)
         out = self.branches(images, target_expressions, self._base_translate)
         return out["output"].clamp(-1.0, 1.0)
+
+    def adaptation_record(self) -> dict[str, Any]:
+        """The perceptual network the losses used (a substitute is said so)."""
+        network = self.perceptual
+        return {"perceptual_network": network.describe()} if network is not None else {}
 
     # -- training ------------------------------------------------------------------------------
     def set_target_domain(self, images: torch.Tensor) -> None:

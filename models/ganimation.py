@@ -176,6 +176,7 @@ class GANimation(TrainableGenerator):
     """GANimation (ECCV 2018): AU-conditioned, colour + attention heads, out = A*x + (1-A)*C."""
 
     name: ClassVar[str] = "ganimation"
+    Settings: ClassVar[type] = GANimationSettings
     source_mode: ClassVar[str] = "any"
     authors_sampling: ClassVar[str] = "uniform"
     """dataset_aus.py ``__getitem__`` replaces the loader's shuffled index by

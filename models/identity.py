@@ -25,7 +25,8 @@ class IdentityGenerator(Generator):
     """Returns its input unchanged; nothing to train."""
 
     name: ClassVar[str] = "identity"
-    trainable: ClassVar[bool] = False
+    Settings: ClassVar[type] = IdentitySettings
+    kind: ClassVar[str] = "reference"
 
     def __init__(self, image_size: int, num_expressions: int = len(EXPRESSIONS), **settings: Any):
         hyperparameters.resolve(IdentitySettings, settings, self.name)

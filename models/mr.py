@@ -139,7 +139,8 @@ class MaskedRegression(Generator):
     """MR (IJCV 2020): per-pixel local ridge regression, one map per expression (closed form)."""
 
     name: ClassVar[str] = "mr"
-    trainable: ClassVar[bool] = True
+    Settings: ClassVar[type] = MRSettings
+    kind: ClassVar[str] = "fitted"
 
     def __init__(self, image_size: int, num_expressions: int = len(EXPRESSIONS), **settings: Any):
         hp = hyperparameters.resolve(MRSettings, settings, self.name)

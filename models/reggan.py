@@ -97,6 +97,8 @@ class RegGAN(TrainableGenerator):
     """RegGAN (2026): closed-form expression layer G_E, then adversarial EAB refinement G_R."""
 
     name: ClassVar[str] = "reggan"
+    Settings: ClassVar[type] = RegGANSettings
+    stage_names: ClassVar[tuple[str, ...]] = ("G_E output", "G_R output")
     source_mode: ClassVar[str] = "neutral"
     authors_sampling: ClassVar[str] = "independent"
     """No public code: fes-bench's same-subject (neutral, target) pair draws."""

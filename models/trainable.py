@@ -58,7 +58,7 @@ class TrainBatch:
 class TrainableGenerator(Generator):
     """A generator optimised step by step by :class:`bench.trainer.Trainer`."""
 
-    trainable: ClassVar[bool] = True
+    kind: ClassVar[str] = "trained"
     source_mode: ClassVar[str] = "any"
     """``"any"``: sources of every expression (StarGAN-style); ``"neutral"``: neutral -> target pairs."""
     authors_sampling: ClassVar[str] = "independent"

@@ -22,13 +22,13 @@ def tiny_params(root: Path) -> dict:
             "images_per_expression": 1,
             "styles": ["statue", "sketch"],
         },
-        "eval_datasets": ["synthetic", "synthetic_statue"],
         "evaluation": {"batch_size": 8, "bootstrap_resamples": 200},
         "report": {"figure_sources": 2},
         # the cheap metrics (one set-level, one URL-only); FID, FSS and the trained ECS
         # classifier have their own tests (tests/test_fid.py, test_fss.py, test_ecs.py)
         "metrics": ["ecs_fer", "qualiclip", "l1", "ssim"],
     }
+    params["eval_datasets"] = ["synthetic", "synthetic_statue"]
     params["paths"] = {k: str(root / k) for k in ("data", "checkpoints", "outputs", "results")}
     return params
 

@@ -10,6 +10,7 @@ import yaml
 from conftest import generate_tiny_sets, tiny_params
 
 from bench import layout
+from bench.config import Config, load_config
 from bench.core.hashing import sha256_file
 from bench.synthesize import OUTPUTS_MANIFEST, source_faces
 from datasets.png import load_png, save_png
@@ -22,21 +23,21 @@ def fake_project(root: Path, models: list[str], datasets: tuple[str, ...] = ("sy
     for every source face and target: the source face tinted by a model-specific colour.
     Returns the params file (everything under ``root``)."""
     params = tiny_params(root)
-    params["profiles"]["smoke"]["eval_datasets"] = list(datasets)
+    params["eval_datasets"] = list(datasets)
     params["targets"] = TARGETS
     params["models"] = models
     params["adapted_models"] = []
     path = root / "params.yaml"
     path.write_text(yaml.safe_dump(params))
     generate_tiny_sets(root, train_subjects=1)
-    params = {**params, **params["profiles"]["smoke"]}
+    config = load_config(path)
     for number, model in enumerate(models):
         tint = np.array([40 * number, 255 - 40 * number, 90], dtype=np.int16)
         for dataset in datasets:
-            folder = layout.outputs_dir(params, model, dataset)
+            folder = layout.outputs_dir(config, model, dataset)
             rows = []
-            for face in source_faces(params, dataset).itertuples():
-                pixels = load_png(layout.dataset_dir(params, dataset) / face.file).astype(np.int16)
+            for face in source_faces(config, dataset).itertuples():
+                pixels = load_png(layout.dataset_dir(config, dataset) / face.file).astype(np.int16)
                 for shift, target in enumerate(TARGETS):
                     rel = f"{target}/{face.image_id}.png"
                     image = ((pixels + tint + 30 * shift) // 2).clip(0, 255).astype(np.uint8)
@@ -55,7 +56,7 @@ def fake_project(root: Path, models: list[str], datasets: tuple[str, ...] = ("sy
     return path
 
 
-def fake_records(params: dict, quality: dict[str, tuple[float, float]]) -> None:
+def fake_records(config: Config, quality: dict[str, tuple[float, float]]) -> None:
     """Per-image records for every model in ``quality`` on every eval dataset: ECS-FER and
     FSS drawn around ``quality[model] = (ecs, fss)`` (seeded), L1 around 0.2."""
     from bench.core import provenance
@@ -64,8 +65,8 @@ def fake_records(params: dict, quality: dict[str, tuple[float, float]]) -> None:
 
     rng = np.random.default_rng(0)
     for model, (ecs, fss) in quality.items():
-        for dataset in params["eval_datasets"]:
-            outputs = read_outputs(params, model, dataset)
+        for dataset in config.eval_datasets:
+            outputs = read_outputs(config, model, dataset)
             n = len(outputs)
             records = pd.DataFrame(
                 {
@@ -82,7 +83,7 @@ def fake_records(params: dict, quality: dict[str, tuple[float, float]]) -> None:
                 }
             )
             records.attrs = {
-                "provenance": provenance.collect(params),
+                "provenance": provenance.collect(config),
                 "ood": dataset != "synthetic",
             }
-            write_evaluation(params, model, dataset, records)
+            write_evaluation(config, model, dataset, records)

@@ -12,7 +12,7 @@ import yaml
 from conftest import tiny_params
 
 from bench import layout
-from bench.config import load_params
+from bench.config import Config, load_config
 from bench.core import atomic
 from bench.core.errors import UserError
 from bench.evaluate import evaluate, read_evaluation
@@ -49,13 +49,13 @@ def fail_after(calls: int, function):
 
 
 @pytest.fixture(scope="module")
-def params(tmp_path_factory) -> dict:
-    """Tiny params (L1 only), data prepared, identity trained."""
+def config(tmp_path_factory) -> Config:
+    """Tiny configuration (L1 only), data prepared, identity trained."""
     root = tmp_path_factory.mktemp("units")
     raw = tiny_params(root)
     raw["profiles"]["smoke"]["metrics"] = ["l1"]
     (root / "params.yaml").write_text(yaml.safe_dump(raw))
-    resolved = load_params(root / "params.yaml")
+    resolved = load_config(root / "params.yaml")
     generate(root / "data", image_size=32, train_subjects=4, test_subjects=3, ood_subjects=2)
     train(resolved, "identity", CPU)
     return resolved
@@ -64,24 +64,24 @@ def params(tmp_path_factory) -> dict:
 # --- outputs folder -------------------------------------------------------------------------
 
 
-def test_interrupted_synthesize_keeps_the_old_outputs(params, monkeypatch):
-    final = synthesize(params, "identity", "synthetic", CPU)
+def test_interrupted_synthesize_keeps_the_old_outputs(config, monkeypatch):
+    final = synthesize(config, "identity", "synthetic", CPU)
     before = snapshot(final)
     import bench.synthesize as module
 
     monkeypatch.setattr(module, "save_png", fail_after(5, module.save_png))
     with pytest.raises(Interrupt):
-        synthesize(params, "identity", "synthetic", CPU)
+        synthesize(config, "identity", "synthetic", CPU)
     assert snapshot(final) == before
     assert [p.name for p in final.parent.iterdir()] == [final.name]  # no staging left
 
 
-def test_next_synthesize_cleans_a_killed_runs_staging(params):
-    final = synthesize(params, "identity", "synthetic", CPU)
+def test_next_synthesize_cleans_a_killed_runs_staging(config):
+    final = synthesize(config, "identity", "synthetic", CPU)
     stale = final.parent / f".{final.name}.staging-killed"
     (stale / "happy").mkdir(parents=True)
     (stale / "happy" / "half.png").write_bytes(b"half")
-    synthesize(params, "identity", "synthetic", CPU)
+    synthesize(config, "identity", "synthetic", CPU)
     assert not stale.exists() and (final / "outputs.csv").is_file()
 
 
@@ -136,11 +136,11 @@ def test_manifest_is_checked_against_the_pixels(tmp_path):
 # --- records parquet + metrics JSON ---------------------------------------------------------
 
 
-def test_records_and_metrics_json_are_one_unit(params, monkeypatch):
-    synthesize(params, "identity", "synthetic", CPU)
-    records = evaluate(params, "identity", "synthetic", CPU)
-    metrics_file = layout.metrics_path(params, "identity", "synthetic")
-    assert len(read_evaluation(params, "identity", "synthetic")) == 18
+def test_records_and_metrics_json_are_one_unit(config, monkeypatch):
+    synthesize(config, "identity", "synthetic", CPU)
+    records = evaluate(config, "identity", "synthetic", CPU)
+    metrics_file = layout.metrics_path(config, "identity", "synthetic")
+    assert len(read_evaluation(config, "identity", "synthetic")) == 18
     from bench.core.hashing import sha256_file
 
     assert json.loads(metrics_file.read_text())["records_sha256"] == sha256_file(records)
@@ -149,13 +149,13 @@ def test_records_and_metrics_json_are_one_unit(params, monkeypatch):
 
     monkeypatch.setattr(module.atomic, "write_text", fail_after(0, atomic.write_text))
     with pytest.raises(Interrupt):
-        evaluate(params, "identity", "synthetic", CPU)
+        evaluate(config, "identity", "synthetic", CPU)
     monkeypatch.undo()
     with pytest.raises(UserError, match="interrupted evaluation"):
-        read_evaluation(params, "identity", "synthetic")
+        read_evaluation(config, "identity", "synthetic")
     # a JSON that was written with other records
-    evaluate(params, "identity", "synthetic", CPU)
+    evaluate(config, "identity", "synthetic", CPU)
     body = json.loads(metrics_file.read_text())
     metrics_file.write_text(json.dumps({**body, "records_sha256": "0" * 64}))
     with pytest.raises(UserError, match="was not written with"):
-        read_evaluation(params, "identity", "synthetic")
+        read_evaluation(config, "identity", "synthetic")

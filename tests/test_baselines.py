@@ -13,6 +13,7 @@ from torch import nn
 from typer.testing import CliRunner
 
 from bench.commands.perf_baselines import app as perf_app
+from bench.config import resolve
 from bench.core.errors import UserError
 from bench.core.tensors import ImageSet, to_model_range
 from bench.core.vocabulary import EXPRESSIONS, INDEX
@@ -402,5 +403,6 @@ def test_trainer_mirrors_training_images_for_models_that_ask(tiny_faces, tmp_pat
 def test_batch_size_per_model(tmp_path):
     params = tiny_params(tmp_path)
     params["training"]["batch_sizes"] = {"usgan": 8}
-    assert train_context(params, "usgan", torch.device("cpu")).batch_size == 8
-    assert train_context(params, "stargan", torch.device("cpu")).batch_size == 16
+    config = resolve(params)
+    assert train_context(config, "usgan", torch.device("cpu")).batch_size == 8
+    assert train_context(config, "stargan", torch.device("cpu")).batch_size == 16

@@ -104,3 +104,57 @@ def test_report_without_records_is_a_clear_error(params_file):
 def test_every_command_has_help(command):
     result = runner.invoke(app, [command, "--help"])
     assert result.exit_code == 0 and len(result.output) > 100
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["run"],
+        ["train"],
+        ["adapt"],
+        ["synthesize"],
+        ["evaluate"],
+        ["report"],
+        ["sources"],
+        ["data", "prepare"],
+        ["data", "folder"],
+        ["data", "contact-sheet"],
+        ["perf", "train"],
+        ["perf", "baselines"],
+    ],
+    ids=" ".join,
+)
+def test_commands_that_read_params_take_set_overrides(command):
+    result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0 and "--set" in result.output and "KEY=VALUE" in result.output
+
+
+def test_set_override_reaches_the_run(params_file, monkeypatch):
+    """``bench run --set`` (with --metrics and --strict, which the CLI applies on top without
+    writing into the configuration) hands the stage the overridden configuration."""
+    import bench.run
+
+    seen = {}
+    monkeypatch.setattr(bench.run, "run", lambda config, *args, **kwargs: seen.update(c=config))
+    result = runner.invoke(
+        app,
+        ["run", "--set", "seed=3", "--set", "training.steps.reggan=5", "--metrics", "l1"]
+        + ["--strict", "--device", "cpu", "--params", str(params_file)],
+    )
+    assert result.exit_code == 0, result.output
+    config = seen["c"]
+    assert (config.seed, config.training.steps_for("reggan"), config.metrics) == (3, 5, ["l1"])
+    assert config.evaluation.strict and config.overrides == ("seed=3", "training.steps.reggan=5")
+
+
+def test_dry_run_prints_what_would_run_and_runs_nothing(params_file, tmp_path):
+    result = runner.invoke(
+        app,
+        ["run", "--dry-run", "--models", "identity", "--datasets", "synthetic"]
+        + ["--set", "seed=2", "--params", str(params_file)],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert lines and all(": would run (" in line for line in lines), lines
+    assert not any((tmp_path / folder).exists() for folder in ("data", "checkpoints", "outputs"))

@@ -17,9 +17,8 @@ import torch
 from conftest import REPO
 from toy_model import ToyGenerator
 
-from bench.adapt import adapted_models
 from bench.commands.perf_train import build, random_image_set
-from bench.config import load_params
+from bench.config import load_config
 from bench.core.device import inference_precision
 from bench.core.tensors import to_uint8
 from bench.trainer import Trainer
@@ -27,8 +26,8 @@ from models.base import TrainContext
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
-SMOKE = load_params(REPO / "params.yaml", "smoke")
-TRAINABLE = [m for m in SMOKE["models"] + adapted_models(SMOKE) if m not in ("identity", "mr")]
+SMOKE = load_config(REPO / "params.yaml", "smoke")
+TRAINABLE = [m for m in SMOKE.table_models if m not in ("identity", "mr")]
 CUDA = torch.device("cuda")
 
 
@@ -48,7 +47,7 @@ def context(folder: Path, steps: int, **extra) -> TrainContext:
 
 @pytest.mark.parametrize("name", TRAINABLE)
 def test_one_cycle_per_model_has_finite_losses_and_no_host_sync(name, tmp_path):
-    data = random_image_set(int(SMOKE["image_size"]), 0)
+    data = random_image_set(SMOKE.image_size, 0)
     torch.manual_seed(0)
     model = build(SMOKE, name, data)
     steps = int(getattr(getattr(model, "hp", None), "n_critic", 1)) + 1  # a generator update too
@@ -86,7 +85,7 @@ def test_resume_on_the_gpu_matches_an_uninterrupted_run(tmp_path):
 
 @pytest.mark.parametrize("name", ["stargan", "ganimation", "reggan"])
 def test_float32_synthesis_on_cuda_is_within_one_level_of_the_cpu(name):
-    data = random_image_set(int(SMOKE["image_size"]), 0)
+    data = random_image_set(SMOKE.image_size, 0)
     torch.manual_seed(0)
     model = build(SMOKE, name, data).eval()
     if hasattr(model, "prepare"):

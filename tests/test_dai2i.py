@@ -243,19 +243,23 @@ def test_bench_adapt_end_to_end_marks_the_adapted_rows(params_file, tmp_path, mo
     """Train a tiny base, adapt to the OOD set, fall back on the training set; the outputs
     say which checkpoint made them and the table marks the adapted cells."""
     import models.perceptual
-    from bench.config import load_params
+    from bench.config import load_config, updated
     from bench.data import prepare
     from bench.evaluate import evaluate
     from bench.report import report
 
     monkeypatch.setattr(models.perceptual, "perceptual_network", lambda preferred: FixedFilters())
     monkeypatch.setenv("FES_BENCH_WEIGHTS", str(tmp_path / "no-weights"))  # QualiCLIP: missing
-    params = load_params(params_file)
-    params["training"]["steps"] = {"stargan": 2, "dai2i": 3}
-    params["training"]["batch_sizes"] = {"dai2i": 4}
-    params["model_settings"]["stargan"] = TINY_BASE
-    params["model_settings"]["dai2i"] = {"base": "stargan", **TINY}
-    params["metrics"] = ["l1", "qualiclip"]  # qualiclip: a "missing" cell, never marked
+    params = updated(
+        load_config(params_file),
+        {
+            "training.steps": {"stargan": 2, "dai2i": 3},
+            "training.batch_sizes": {"dai2i": 4},
+            "model_settings.stargan": TINY_BASE,
+            "model_settings.dai2i": {"base": "stargan", **TINY},
+            "metrics": ["l1", "qualiclip"],  # qualiclip: a "missing" cell, never marked
+        },
+    )
     device = torch.device("cpu")
     with pytest.raises(UserError, match="bench train --model stargan"):
         adapt(params, "dai2i", "synthetic_statue", device)
@@ -309,3 +313,36 @@ def test_gan_losses_the_authors_norm_and_the_papers_least_squares():
     assert generator_loss(fake, "norm").item() == 0.0
     assert critic_loss(real, fake, "lsgan").item() == 0.0
     assert generator_loss(fake, "lsgan").item() == 1.0
+
+
+def test_a_second_bench_run_trains_and_adapts_nothing(params_file, tmp_path, monkeypatch, capsys):
+    """`bench run --models stargan,dai2i` twice: the second reuses every checkpoint (files
+    untouched) and every evaluation; the adapted checkpoints keep their fingerprint."""
+    import models.perceptual
+    from bench.config import load_config, updated
+    from bench.run import run
+
+    monkeypatch.setattr(models.perceptual, "perceptual_network", lambda preferred: FixedFilters())
+    config = updated(
+        load_config(params_file),
+        {
+            "models": ["identity", "stargan"],
+            "training.steps": {"stargan": 2, "dai2i": 2},
+            "training.batch_sizes": {"dai2i": 4},
+            "model_settings.stargan": TINY_BASE,
+            "model_settings.dai2i": {"base": "stargan", **TINY},
+            "metrics": ["l1"],
+        },
+    )
+    cpu = torch.device("cpu")
+    run(config, ["stargan", "dai2i"], None, retrain=False, device=cpu, offline=True)
+    checkpoints = sorted((tmp_path / "checkpoints").rglob("model.pt"))
+    assert len(checkpoints) == 3  # stargan, dai2i on both datasets
+    before = {path: path.stat().st_mtime_ns for path in checkpoints}
+    capsys.readouterr()
+    run(config, ["stargan", "dai2i"], None, retrain=False, device=cpu, offline=True)
+    said = " ".join(capsys.readouterr().err.split())
+    assert {path: path.stat().st_mtime_ns for path in checkpoints} == before, said
+    for stage in ("train@stargan", "adapt@dai2i-synthetic", "adapt@dai2i-synthetic_statue"):
+        assert f"{stage}: current, reused" in said, said
+    assert "running" not in said, said

@@ -23,6 +23,7 @@ from real_faces import (
 )
 from typer.testing import CliRunner
 
+from bench.config import Config, load_config, updated
 from bench.core.errors import MissingWeightsError
 from bench.core.tensors import to_model_range
 from bench.core.vocabulary import EXPRESSIONS, INDEX
@@ -102,27 +103,27 @@ def test_fer_classifier_reads_real_expressions():
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> dict:
-    """Params of a tiny 32 px synthetic set (4 train / 3 test subjects), prepared."""
+def tiny(tmp_path_factory) -> Config:
+    """Configuration of a tiny 32 px synthetic set (4 train / 3 test subjects), prepared."""
     root = tmp_path_factory.mktemp("ecs")
-    params = tiny_params(root)
-    params = {**params, **params["profiles"]["smoke"], "profile": "smoke"}
-    params["ecs_classifier"] = {**params["ecs_classifier"], "epochs": 1, "batch_size": 8}
+    raw = tiny_params(root)
+    raw["profiles"]["smoke"]["ecs_classifier"] = {"epochs": 1, "batch_size": 8}
+    (root / "params.yaml").write_text(yaml.safe_dump(raw))
+    config = load_config(root / "params.yaml")
     generate(
-        Path(params["paths"]["data"]),
+        config.root("data"),
         image_size=32,
         train_subjects=4,
         test_subjects=3,
         ood_subjects=2,
         styles=["statue"],
     )
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
-    return params
+    return config
 
 
-def _context(params: dict, dataset: str = "synthetic") -> EvaluationContext:
-    targets = tuple(params["targets"])
-    return evaluation_context(params, "identity", dataset, torch.device("cpu"), targets)
+def _context(config: Config, dataset: str = "synthetic") -> EvaluationContext:
+    targets = tuple(config.targets)
+    return evaluation_context(config, "identity", dataset, torch.device("cpu"), targets)
 
 
 def test_train_checkpoint_and_score(tiny):
@@ -134,7 +135,7 @@ def test_train_checkpoint_and_score(tiny):
     result = train_classifier(tiny, torch.device("cpu"))
     assert result.path == checkpoint_path(tiny) and result.path.is_file()
     model, meta = load_classifier(result.path, torch.device("cpu"))
-    test = load_image_set(Path(tiny["paths"]["data"]) / "synthetic", "test")
+    test = load_image_set(tiny.root("data") / "synthetic", "test")
     own = (predict(model, to_model_range(test.images), 32) == test.expressions).double()
     assert result.test_images == 3 * 7 and result.test_accuracy == own.mean().item()
     assert meta["image_size"] == 32 and meta["classes"] == list(EXPRESSIONS)
@@ -182,7 +183,7 @@ def test_missing_classifier_says_how_to_train_it(tiny, tmp_path):
 def test_classifier_command_trains_and_shows(tiny, tmp_path):
     from bench.commands.classifier import app
 
-    params_file = Path(tiny["paths"]["data"]).parent / "params.yaml"
+    params_file = tiny.root("data").parent / "params.yaml"
     out = tmp_path / "cli.pt"
     runner = CliRunner()
     result = runner.invoke(app, ["train", "--params", str(params_file), "--out", str(out)])
@@ -196,21 +197,23 @@ def test_classifier_command_trains_and_shows(tiny, tmp_path):
 def test_classifier_reaches_95_percent_on_the_smoke_profile(tmp_path):
     """The smoke profile's data (64 px, 24 train / 8 test subjects) and classifier settings."""
     from bench.classifier import train_ecs_classifier as train_classifier
-    from bench.config import load_params
 
-    params = load_params(Path(__file__).resolve().parents[1] / "params.yaml", "smoke")
-    params["paths"] = {k: str(tmp_path / k) for k in ("data", "checkpoints", "outputs", "results")}
-    syn = params["synthetic"]
+    config = load_config(Path(__file__).resolve().parents[1] / "params.yaml", "smoke")
+    config = updated(
+        config,
+        {"paths": {k: str(tmp_path / k) for k in ("data", "checkpoints", "outputs", "results")}},
+    )
+    syn = config.synthetic
     generate(
         tmp_path / "data",
-        seed=int(params["seed"]),
-        image_size=int(params["image_size"]),
-        train_subjects=syn["train_subjects"],
-        test_subjects=syn["test_subjects"],
+        seed=config.seed,
+        image_size=config.image_size,
+        train_subjects=syn.train_subjects,
+        test_subjects=syn.test_subjects,
         ood_subjects=1,
-        images_per_expression=syn["images_per_expression"],
+        images_per_expression=syn.images_per_expression,
         styles=["statue"],
     )
-    result = train_classifier(params, torch.device("cpu"))
-    assert result.test_images == syn["test_subjects"] * 7 * syn["images_per_expression"]
+    result = train_classifier(config, torch.device("cpu"))
+    assert result.test_images == syn.test_subjects * 7 * syn.images_per_expression
     assert result.test_accuracy >= 0.95, result

@@ -17,7 +17,7 @@ from PIL import Image
 from real_faces import ASTRONAUT_FACE, HOPPER_FACE, astronaut, crop, grace_hopper
 
 from bench import layout
-from bench.config import load_params
+from bench.config import Config, load_config, updated
 from bench.core.errors import UserError
 from bench.data import data_mismatch, prepare
 from bench.evaluate import evaluate
@@ -29,11 +29,11 @@ from models.base import read_checkpoint
 CPU = torch.device("cpu")
 
 
-def _params(root: Path) -> dict:
+def _params(root: Path) -> Config:
     raw = tiny_params(root)
     raw["profiles"]["smoke"]["metrics"] = ["l1", "ssim"]
     (root / "params.yaml").write_text(yaml.safe_dump(raw))
-    return load_params(root / "params.yaml")
+    return load_config(root / "params.yaml")
 
 
 @pytest.fixture(scope="module")
@@ -45,14 +45,15 @@ def done(tmp_path_factory):
     return params
 
 
-def _comparison(params: dict) -> pd.DataFrame:
+def _comparison(params: Config) -> pd.DataFrame:
     return pd.read_csv(layout.tables_dir(params) / "comparison.csv", comment="#")
 
 
 def test_a_partial_run_keeps_the_full_comparison(done, capsys):
     capsys.readouterr()
     run(done, ["mr"], ["synthetic"], retrain=False, device=CPU, offline=True)
-    assert "mr: using" in capsys.readouterr().err
+    said = capsys.readouterr().err
+    assert "train@mr: current, reused" in said and "evaluate@mr: current, reused" in said
     table = _comparison(done)
     assert set(zip(table["model"], table["dataset"], strict=True)) == {
         (m, d) for m in ("identity", "mr") for d in ("synthetic", "synthetic_statue")
@@ -62,21 +63,15 @@ def test_a_partial_run_keeps_the_full_comparison(done, capsys):
 def test_a_changed_setting_retrains_only_that_model(done, capsys):
     from bench.report.scope import stale_reason
 
-    params = {
-        **done,
-        "model_settings": {
-            **done["model_settings"],
-            "mr": {**done["model_settings"]["mr"], "ridge_lambda": 0.2},
-        },
-    }
+    params = updated(done, {"model_settings.mr.ridge_lambda": 0.2})
     capsys.readouterr()
     run(params, ["identity", "mr"], ["synthetic"], retrain=False, device=CPU, offline=True)
     said = " ".join(capsys.readouterr().err.split())
-    assert "mr: training (config.ridge_lambda 0.4 -> 0.2)" in said, said
-    assert "identity: using" in said
+    assert "train@mr: running (settings.settings.ridge_lambda 0.4 -> 0.2)" in said, said
+    assert "train@identity: current, reused" in said
     checkpoint = read_checkpoint(layout.checkpoint_path(params, "mr"))
     assert checkpoint["config"]["ridge_lambda"] == 0.2
-    assert checkpoint["metadata"]["fingerprint"]["config"]["ridge_lambda"] == 0.2
+    assert checkpoint["metadata"]["fingerprint"]["settings"]["settings"]["ridge_lambda"] == 0.2
     # mr's statue records were made by the old checkpoint: left out of the report, said so
     assert stale_reason(params, "mr", "synthetic_statue") == "made by another checkpoint"
     assert stale_reason(params, "mr", "synthetic") is None
@@ -85,13 +80,7 @@ def test_a_changed_setting_retrains_only_that_model(done, capsys):
 
 
 def test_evaluate_refuses_outputs_of_an_older_checkpoint(done):
-    params = {
-        **done,
-        "model_settings": {
-            **done["model_settings"],
-            "mr": {**done["model_settings"]["mr"], "ridge_lambda": 0.3},
-        },
-    }
+    params = updated(done, {"model_settings.mr.ridge_lambda": 0.3})
     synthesize(params, "mr", "synthetic", CPU)
     train(params, "mr", CPU)  # a new checkpoint after the outputs were made
     with pytest.raises(UserError, match="was made by checkpoint mr/synthetic/model.pt"):
@@ -104,7 +93,7 @@ def test_data_made_at_another_image_size_is_not_reused(tmp_path):
     params = _params(tmp_path)
     prepare(params)
     assert data_mismatch(params, "synthetic") is None
-    bigger = {**params, "image_size": 48}
+    bigger = updated(params, {"image_size": 48})
     assert "image_size 32 -> 48" in data_mismatch(bigger, "synthetic_statue")
     # a preparation that stops midway leaves no fingerprint: never taken as current
     (layout.dataset_dir(params, "synthetic") / "fingerprint.json").unlink()
@@ -137,9 +126,12 @@ def test_own_photos_in_one_step(tmp_path):
     assert unknown.returncode == 2 and "bench data folder PATH --name statues" in unknown.stderr
     added = bench("data", "folder", str(photos), "--name", "statues", cwd=tmp_path)
     assert added.returncode == 0, added.stderr
-    params = load_params(tmp_path / "params.yaml")
-    assert params["datasets"]["statues"] == {"kind": "folder", "root": str(photos)}
-    assert "statues" in params["eval_datasets"]
+    params = load_config(tmp_path / "params.yaml")
+    assert params.datasets["statues"].model_dump(exclude_none=True) == {
+        "kind": "folder",
+        "root": str(photos),
+    }
+    assert "statues" in params.eval_datasets
     assert Image.open(next((tmp_path / "data" / "statues" / "images").iterdir())).size == (32, 32)
     ran = bench(
         "run", "--models", "identity,mr", "--datasets", "statues", "--offline", cwd=tmp_path

@@ -17,6 +17,8 @@ import torch
 from typer.testing import CliRunner
 
 from bench.cli import app
+from bench.config import Config
+from bench.config.schema import Paths
 from bench.core.errors import UserError
 from bench.core.vocabulary import EXPRESSIONS, INDEX
 from bench.importing import import_checkpoint
@@ -61,19 +63,21 @@ def settings(hparams: dict, **extra) -> dict:
     return kwargs
 
 
-def params_for(tmp_path: Path, image_size: int) -> dict:
-    return {
-        "image_size": image_size,
-        "train_dataset": "synthetic",
-        "paths": {"checkpoints": str(tmp_path / "checkpoints")},
-    }
+def config_for(tmp_path: Path, image_size: int) -> Config:
+    """A configuration at ``image_size``, checkpoints under ``tmp_path``: built without the
+    schema's checks, since the authors' golden outputs are 24 px (the schema's minimum is 32)."""
+    return Config.model_construct(
+        image_size=image_size,
+        train_dataset="synthetic",
+        paths=Paths(checkpoints=str(tmp_path / "checkpoints")),
+    )
 
 
 def imported(tmp_path: Path, name: str, state: dict, image_size: int, labels=None):
     """Our model after ``bench import`` of the authors' generator ``state``."""
     source = tmp_path / f"{name}-G.ckpt"
     torch.save(state, source)
-    path = import_checkpoint(params_for(tmp_path, image_size), name, source, labels)
+    path = import_checkpoint(config_for(tmp_path, image_size), name, source, labels)
     return load_generator(path, name)
 
 
@@ -186,13 +190,13 @@ def test_import_names_mismatched_keys_and_bad_labels(tmp_path):
     state["main.99.weight"] = torch.zeros(1)
     source = tmp_path / "bad-G.ckpt"
     torch.save(state, source)
-    params = params_for(tmp_path, 24)
+    config = config_for(tmp_path, 24)
     with pytest.raises(UserError, match="unexpected main.99.weight"):
-        import_checkpoint(params, "stargan", source, list(EXPRESSIONS))
+        import_checkpoint(config, "stargan", source, list(EXPRESSIONS))
     with pytest.raises(UserError, match="has 7 label channels but --labels names 8"):
-        import_checkpoint(params, "stargan", source)  # RaFD's 8 sorted classes by default
+        import_checkpoint(config, "stargan", source)  # RaFD's 8 sorted classes by default
     with pytest.raises(UserError, match="no class for neutral"):
-        import_checkpoint(params, "stargan", source, [*EXPRESSIONS[1:], "contemptuous"])
+        import_checkpoint(config, "stargan", source, [*EXPRESSIONS[1:], "contemptuous"])
 
 
 def test_import_command_writes_the_harness_checkpoint_and_fails_in_one_line(tmp_path):

@@ -33,7 +33,7 @@ from unittest import mock
 import pytest
 import torch
 
-from bench.config import load_params
+from bench.config import load_config
 from bench.core.tensors import to_model_range
 from models.authors import convert, critic_prefixes, rename
 from models.registry import MODELS
@@ -86,7 +86,7 @@ GANIMATION_LOSSES = {
 
 def paper_settings(name: str) -> dict:
     """params.yaml's paper-profile ``model_settings`` of ``name`` (the only config read here)."""
-    return dict(load_params(REPO / "params.yaml", profile="paper")["model_settings"][name])
+    return load_config(REPO / "params.yaml", profile="paper").settings_of(name)
 
 
 @functools.cache

@@ -11,15 +11,14 @@ from conftest import REPO
 from host_sync import HostSyncRecorder
 from torch import nn
 
-from bench.adapt import adapted_models
 from bench.commands.perf_train import build, random_image_set
-from bench.config import load_params
+from bench.config import load_config, updated
 from bench.core.device import to_device_async
 from bench.trainer import Trainer
 from models.base import TrainContext
 
-SMOKE = load_params(REPO / "params.yaml", "smoke")
-TRAINABLE = [m for m in SMOKE["models"] + adapted_models(SMOKE) if m not in ("identity", "mr")]
+SMOKE = load_config(REPO / "params.yaml", "smoke")
+TRAINABLE = [m for m in SMOKE.table_models if m not in ("identity", "mr")]
 IMAGE_SIZE = 32
 
 
@@ -38,7 +37,7 @@ def recorded_steps(name: str, folder) -> tuple[HostSyncRecorder, int]:
     """(recorder, steps) after enough steps for every update of ``name`` to run."""
     data = random_image_set(IMAGE_SIZE, 0)
     torch.manual_seed(0)
-    model = build({**SMOKE, "image_size": IMAGE_SIZE}, name, data)
+    model = build(updated(SMOKE, {"image_size": IMAGE_SIZE}), name, data)
     steps = int(getattr(getattr(model, "hp", None), "n_critic", 1)) + 1  # a generator update too
     context = TrainContext(
         device=torch.device("cpu"),

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from bench import layout
-from bench.config import load_params
+from bench.config import load_config
 from models.authors import rename
 from models.base import load_generator
 from models.registry import MODELS
@@ -79,7 +79,7 @@ def refused(capsys, params_file: Path, *args: str) -> str:
 
 
 def destination(params_file: Path, model: str) -> Path:
-    return layout.checkpoint_path(load_params(params_file), model)
+    return layout.checkpoint_path(load_config(params_file), model)
 
 
 # -- a file of another design --------------------------------------------------------------------

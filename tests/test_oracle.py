@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -17,7 +17,7 @@ from conftest import tiny_params
 
 from bench import layout
 from bench.classifier import train_ecs_classifier
-from bench.config import load_params
+from bench.config import Config, load_config
 from bench.core.registry import BUILT_IN, Entry
 from bench.core.tensors import to_uint8
 from bench.core.vocabulary import EXPRESSIONS, INDEX
@@ -95,7 +95,7 @@ class TrueExpressionECS(ClassifierECS):
 
 
 @pytest.fixture(scope="module")
-def evaluated(tmp_path_factory) -> dict[str, Any]:
+def evaluated(tmp_path_factory) -> Config:
     """oracle and identity synthesized and evaluated on the tiny synthetic set with l1, ssim,
     ecs (a 1-epoch classifier) and true_ecs (registered for this test)."""
     root = tmp_path_factory.mktemp("oracle")
@@ -110,14 +110,14 @@ def evaluated(tmp_path_factory) -> dict[str, Any]:
     patch.setitem(MODELS._entries, "oracle", Entry(f"{__name__}:Oracle", BUILT_IN))
     patch.setitem(METRICS._entries, "true_ecs", Entry(f"{__name__}:TrueExpressionECS", BUILT_IN))
     try:
-        params = load_params(root / "params.yaml")
+        config = load_config(root / "params.yaml")
         generate(root / "data", image_size=32, train_subjects=4, test_subjects=3, styles=[])
-        train_ecs_classifier(params, CPU)
+        train_ecs_classifier(config, CPU)
         for model in ("oracle", "identity"):
-            train(params, model, CPU)
-            synthesize(params, model, "synthetic", CPU)
-            evaluate(params, model, "synthetic", CPU)
-        yield params
+            train(config, model, CPU)
+            synthesize(config, model, "synthetic", CPU)
+            evaluate(config, model, "synthetic", CPU)
+        yield config
     finally:
         patch.undo()
 

@@ -9,20 +9,19 @@ import pytest
 import torch
 from conftest import REPO
 
-from bench.adapt import adapted_models
 from bench.commands.perf_train import timed_run
-from bench.config import load_params
+from bench.config import load_config, updated
 
-PARAMS = load_params(REPO / "params.yaml", "paper")
-MODELS = [m for m in PARAMS["models"] + adapted_models(PARAMS) if m not in ("identity", "mr")]
+PAPER = load_config(REPO / "params.yaml", "paper")
+MODELS = [m for m in PAPER.table_models if m not in ("identity", "mr")]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_paper_model_trains_one_step_and_translates(name):
-    params = {**PARAMS, "training": {**PARAMS["training"], "batch_size": 2, "batch_sizes": {}}}
-    assert params["image_size"] == 128
-    _, losses, model = timed_run(params, name, torch.device("cpu"), steps=1, bf16=True)
+    config = updated(PAPER, {"training.batch_size": 2, "training.batch_sizes": {}})
+    assert config.image_size == 128
+    _, losses, model = timed_run(config, name, torch.device("cpu"), steps=1, bf16=True)
     assert losses and all(math.isfinite(v) for v in losses.values()), losses
     images = torch.rand(2, 3, 128, 128) * 2 - 1
     with torch.inference_mode():
@@ -31,5 +30,5 @@ def test_paper_model_trains_one_step_and_translates(name):
 
 
 def test_paper_profile_checkpoints_every_5000_steps_or_10_minutes():
-    training = PARAMS["training"]
-    assert (training["checkpoint_every"], training["checkpoint_minutes"]) == (5000, 10)
+    training = PAPER.training
+    assert (training.checkpoint_every, training.checkpoint_minutes) == (5000, 10)

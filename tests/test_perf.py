@@ -25,12 +25,12 @@ def tiny_params_file(tmp_path: Path, monkeypatch) -> Path:
 
 
 def test_measure_times_each_metric_and_reports_missing_ones(tiny_params_file):
-    from bench.config import load_params
+    from bench.config import load_config
     from bench.metrics_perf import measure
 
-    params = load_params(tiny_params_file)
+    config = load_config(tiny_params_file)
     rows = measure(
-        params,
+        config,
         "synthetic",
         torch.device("cpu"),
         images=20,

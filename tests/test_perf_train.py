@@ -16,12 +16,12 @@ from bench.commands.perf_train import app
 def test_perf_train_prints_every_model_and_the_protocol_estimate(params_file, tmp_path):
     params = yaml.safe_load(params_file.read_text())
     params["model_settings"]["stargan"] |= {"conv_dim": 8, "critic_dim": 8, "critic_layers": 3}
-    params["training"]["steps"] = {"stargan": 100, "reggan": 50}
     params_file.write_text(yaml.safe_dump(params))
     out = tmp_path / "perf.json"
     result = CliRunner().invoke(
         app,
         ["train", "--models", "identity,stargan", "--steps", "2", "--device", "cpu"]
+        + ["--set", "training.steps={stargan: 100, reggan: 50}"]
         + ["--params", str(params_file), "--json", str(out)],
     )
     assert result.exit_code == 0, result.output

@@ -158,7 +158,7 @@ def test_bench_run_trains_scores_and_reports_plugins(tmp_path):
     (site / "tests_pkg" / "__init__.py").write_text("")
     (site / "tests_pkg" / "module.py").write_text(textwrap.dedent(AD_HOC_MODULE))
     params = tiny_params(tmp_path)
-    params["profiles"]["smoke"]["eval_datasets"] = ["synthetic"]
+    params["eval_datasets"] = ["synthetic"]
     params["profiles"]["smoke"]["metrics"] = ["l1", "ssim"]
     params_file = tmp_path / "params.yaml"
     params_file.write_text(yaml.safe_dump(params))
@@ -197,3 +197,45 @@ def test_bench_run_trains_scores_and_reports_plugins(tmp_path):
     broken = bench("run", "--models", "tests_pkg.module:Missing", "--params", str(params_file))
     assert broken.returncode == 2 and "Traceback" not in broken.stderr
     assert "model plugin 'tests_pkg.module.Missing'" in broken.stdout + broken.stderr
+
+
+@pytest.mark.parametrize(
+    ("plugin", "settings", "expected"),
+    [
+        (  # declared by the constructor's keywords (examples/plugin)
+            "example",
+            {"strenght": 0.5},
+            "model_settings.example.strenght: unknown setting; "
+            "did you mean model_settings.example.strength?",
+        ),
+        (  # declared by a Settings dataclass (tests/toy_model.py)
+            "toy",
+            {"widht": 8},
+            "model_settings.toy.widht: unknown setting; did you mean model_settings.toy.width?",
+        ),
+        ("toy", {"width": "four"}, "model_settings.toy.width: must be a valid integer"),
+    ],
+    ids=["constructor typo", "Settings typo", "Settings type"],
+)
+def test_plugin_settings_are_checked_like_the_built_ins(tmp_path, plugin, settings, expected):
+    """A plugin's ``model_settings`` mistake is one line naming the key (and the intended one),
+    exit 2, before any work; the plugin declares its settings as a built-in does."""
+    site = tmp_path / "site"
+    install_example(site)
+    write_dist_info(site, "toy-plugin", {GROUP: {"toy": "toy_model:ToyGenerator"}})
+    params = tiny_params(tmp_path)
+    params["model_settings"][plugin] = settings
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text(yaml.safe_dump(params))
+    tests = Path(__file__).resolve().parent
+    path = os.pathsep.join([str(site), str(PLUGIN), str(tests), str(REPO)])
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.cli", "sources", "--params", str(params_file)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": path},
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {params_file}: {expected}"), line
+    assert not (tmp_path / "results").exists()

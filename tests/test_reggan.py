@@ -126,23 +126,25 @@ def test_translate_stages_and_checkpoint_round_trip(tiny_root, tmp_path):
 
 def test_figure3_shows_every_stage(params_file, tmp_path):
     from bench import layout
-    from bench.config import load_params
+    from bench.config import load_config
     from bench.data import prepare
     from bench.report.figure3 import figure3, stage_images
 
-    params = load_params(params_file)
+    params = load_config(params_file)
     prepare(params, ["synthetic"])
-    model = RegGAN(params["image_size"], **TINY)
+    model = RegGAN(params.image_size, **TINY)
     data = load_image_set(layout.dataset_dir(params, "synthetic"), split="train")
     fit_expression_layer(model.expression_layer, data)
     model.save(layout.checkpoint_path(params, "reggan"))
-    rows = stage_images(params, "synthetic", sources=2, targets=["happy", "sad"])
+    rows = stage_images(
+        params, "synthetic", sources=2, targets=["happy", "sad"], model_name="reggan"
+    )
     assert [(row[1]) for row in rows] == ["happy", "sad", "happy", "sad"]
     for _, _, (source, coarse, refined, real) in rows:
         assert source.shape == coarse.shape == refined.shape == real.shape == (32, 32, 3)
         assert (refined == source).all()  # an untrained G_R returns the input face
     png, pdf = tmp_path / "figures" / "figure3.png", tmp_path / "pdf" / "figure3.pdf"
-    assert figure3(params, "synthetic", png, pdf, {"note": "test"}) == [png, pdf]
+    assert figure3(params, "synthetic", png, pdf, {"note": "test"}, "reggan") == [png, pdf]
     assert png.stat().st_size > 0 and pdf.read_bytes().startswith(b"%PDF")
 
 

@@ -11,7 +11,7 @@ import pytest
 from browser import chromium
 from fake_outputs import fake_project, fake_records
 
-from bench.config import load_params
+from bench.config import load_config, updated
 from bench.report import report
 from bench.report.pareto import pareto_front, scatter_points
 
@@ -39,8 +39,7 @@ def test_report_html_is_self_contained_and_renders(tmp_path):
     models = ["identity", "mr", "stargan", "usgan"]
     datasets = ("synthetic", "synthetic_statue")
     params_file = fake_project(tmp_path, models, datasets)
-    params = load_params(params_file)
-    params["metrics"] = ["ecs_fer", "fss", "l1"]
+    config = updated(load_config(params_file), {"metrics": ["ecs_fer", "fss", "l1"]})
     # identity: no expression, full identity; usgan is dominated by stargan
     quality = {
         "identity": (0.05, 0.99),
@@ -48,8 +47,8 @@ def test_report_html_is_self_contained_and_renders(tmp_path):
         "stargan": (0.8, 0.6),
         "usgan": (0.5, 0.5),
     }
-    fake_records(params, quality)
-    paths = report(params, models, list(datasets))
+    fake_records(config, quality)
+    paths = report(config, models, list(datasets))
     html = tmp_path / "results" / "report.html"
     assert html in paths
     text = html.read_text()

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 from conftest import generate_tiny_sets, tiny_params
 
 from bench import layout
+from bench.config import Config, load_config, updated
 from bench.core.errors import MissingWeightsError
 from bench.core.tensors import to_model_range
 from bench.core.vocabulary import EXPRESSIONS, INDEX
@@ -58,45 +59,48 @@ def evaluated(tmp_path_factory):
     from bench.classifier import train_ecs_classifier as train_classifier
 
     root = tmp_path_factory.mktemp("sets")
-    params = tiny_params(root)
-    params = {**params, **params["profiles"]["smoke"], "profile": "smoke"}
-    params["metrics"] = ["ecs", "qualiclip", "fid", "l1"]
-    params["metric_settings"] = {"fid": {"cache_dir": str(root / "features")}}
-    params["ecs_classifier"] = {**params["ecs_classifier"], "epochs": 1}
+    raw = tiny_params(root)
+    raw["profiles"]["smoke"] |= {
+        "metrics": ["ecs", "qualiclip", "fid", "l1"],
+        "metric_settings": {"fid": {"cache_dir": str(root / "features")}},
+        "ecs_classifier": {"epochs": 1},
+    }
+    (root / "params.yaml").write_text(yaml.safe_dump(raw))
+    config = load_config(root / "params.yaml")
     generate_tiny_sets(root)
     patch = pytest.MonkeyPatch()
     patch.setenv("FES_BENCH_WEIGHTS", str(root / "empty-weights"))  # no qualiclip.pth here
     patch.setattr("metrics.fid.InceptionFeatures", FakeInception)
     try:
-        train_classifier(params, CPU)
-        train(params, "identity", CPU)
-        for dataset in params["eval_datasets"]:
-            synthesize(params, "identity", dataset, CPU)
-            evaluate(params, "identity", dataset, CPU)
-        report(params, ["identity"], params["eval_datasets"])
-        yield params
+        train_classifier(config, CPU)
+        train(config, "identity", CPU)
+        for dataset in config.eval_datasets:
+            synthesize(config, "identity", dataset, CPU)
+            evaluate(config, "identity", dataset, CPU)
+        report(config, ["identity"], config.eval_datasets)
+        yield config
     finally:
         patch.undo()
 
 
-def output_and_real_pixels(params: dict) -> tuple[torch.Tensor, RealSet, list[int]]:
+def output_and_real_pixels(config: Config) -> tuple[torch.Tensor, RealSet, list[int]]:
     """identity's outputs on synthetic (uint8, outputs.csv order), the real set they are
     compared with, and each output's target expression index."""
-    outputs = read_outputs(params, "identity", "synthetic")
-    folder = layout.outputs_dir(params, "identity", "synthetic")
+    outputs = read_outputs(config, "identity", "synthetic")
+    folder = layout.outputs_dir(config, "identity", "synthetic")
     pixels = decode_images([folder / f for f in outputs["file"]])
     real = select_real_set(
-        layout.dataset_dir(params, "synthetic"),
-        tuple(params["targets"]),
-        layout.dataset_dir(params, "synthetic"),
+        layout.dataset_dir(config, "synthetic"),
+        tuple(config.targets),
+        layout.dataset_dir(config, "synthetic"),
     )
     return pixels, real, [INDEX[t] for t in outputs["target_expression"]]
 
 
-def classifier_hits(params: dict) -> tuple[np.ndarray, np.ndarray]:
+def classifier_hits(config: Config) -> tuple[np.ndarray, np.ndarray]:
     """The ECS classifier's hits (1/0) on the real set and on identity's outputs, computed here."""
-    outputs, real, targets = output_and_real_pixels(params)
-    model, meta = load_classifier(layout.classifier_path(params), CPU)
+    outputs, real, targets = output_and_real_pixels(config)
+    model, meta = load_classifier(layout.classifier_path(config), CPU)
     size = int(meta["image_size"])
     on_real = predict(model, to_model_range(real.pixels()), size) == real.labels()
     on_outputs = predict(model, to_model_range(outputs), size) == torch.tensor(targets)
@@ -109,13 +113,13 @@ def test_metrics_json_carries_set_values_and_missing_reason(evaluated):
     fid = metrics["FID"]
     outputs, real, targets = output_and_real_pixels(evaluated)
     fake = FakeInception()
-    order = [INDEX[t] for t in evaluated["targets"]]  # pooled target by target, as FID does
+    order = [INDEX[t] for t in evaluated.targets]  # pooled target by target, as FID does
     generated = fake(outputs[sorted(range(len(targets)), key=lambda i: order.index(targets[i]))])
-    reference = fake(real.pixels()[[i for t in evaluated["targets"] for i in real.rows([t])]])
+    reference = fake(real.pixels()[[i for t in evaluated.targets for i in real.rows([t])]])
     expected = frechet_distance(generated, reference)
     assert fid["mean"] == pytest.approx(expected, rel=1e-9, abs=0)
     assert fid["n"] == 3 * 6 and fid["ci_low"] is None
-    assert set(fid["per_target"]) == set(evaluated["targets"])
+    assert set(fid["per_target"]) == set(evaluated.targets)
     assert "fewer than 2048" in fid["flag"]
     assert fid["details"]["reference"] == {
         "dataset": "synthetic",
@@ -132,7 +136,7 @@ def test_metrics_json_carries_set_values_and_missing_reason(evaluated):
     assert metrics["QualiCLIP"]["mean"] is None
     assert "ECS predicted" not in metrics  # a label column, not a number
     assert 0 <= metrics["Coverage"]["mean"] <= 1 and set(metrics["Coverage"]["per_target"]) == set(
-        evaluated["targets"]
+        evaluated.targets
     )
     assert "bench weights pull qualiclip" in metrics["QualiCLIP"]["missing"]
 
@@ -147,7 +151,7 @@ def test_records_keep_set_values_and_missing_columns(evaluated):
     }
     assert overall["Precision"].details["prdc_k"] == 5
     assert overall["FID"].details["reference"]["dataset"] == "synthetic_statue"
-    assert len([v for v in values if v.column == "FID"]) == 1 + len(evaluated["targets"])
+    assert len([v for v in values if v.column == "FID"]) == 1 + len(evaluated.targets)
     assert records["QualiCLIP"].isna().all()
     assert "qualiclip" in records.attrs["missing"]["QualiCLIP"]
     assert records["ECS"].isin([0.0, 1.0]).all() and records["L1"].notna().all()
@@ -158,7 +162,7 @@ def test_records_keep_set_values_and_missing_columns(evaluated):
 
 
 def test_tables_show_set_level_values_flags_and_missing(evaluated):
-    tables = Path(evaluated["paths"]["results"]) / "tables"
+    tables = evaluated.root("results") / "tables"
     markdown = (tables / "comparison.md").read_text()
     for header in ("synthetic: FID ↓", "synthetic: KID ↓", "synthetic: ECS real acc ↑"):
         assert header in markdown
@@ -176,20 +180,20 @@ def test_tables_show_set_level_values_flags_and_missing(evaluated):
     per_target = pd.read_csv(tables / "per_expression.csv")
     for metric in ("FID", "KID"):
         assert set(per_target[per_target.metric == metric]["target_expression"]) == set(
-            evaluated["targets"]
+            evaluated.targets
         )
     for header in ("synthetic: Precision ↑", "synthetic: Density ↑", "synthetic: Coverage ↑"):
         assert header in markdown
 
 
 def test_confusion_matrices_match_the_ecs_records(evaluated):
-    results = Path(evaluated["paths"]["results"])
+    results = evaluated.root("results")
     counts = pd.read_csv(results / "tables" / "confusion.csv")
-    for dataset in evaluated["eval_datasets"]:
+    for dataset in evaluated.eval_datasets:
         records = read_records(layout.records_path(evaluated, "identity", dataset))
         mine = counts[(counts.dataset == dataset) & (counts.classifier == "ECS")]
         assert mine["count"].sum() == len(records)
-        assert len(mine) == len(evaluated["targets"]) * len(EXPRESSIONS)  # zeros kept
+        assert len(mine) == len(evaluated.targets) * len(EXPRESSIONS)  # zeros kept
         diagonal = mine[mine.target_expression == mine.predicted]["count"].sum()
         assert diagonal == records["ECS"].sum()
         for folder, suffix in (("figures", "png"), ("pdf", "pdf")):
@@ -201,9 +205,9 @@ def test_strict_turns_missing_weights_into_an_error(evaluated, monkeypatch, tmp_
     monkeypatch.setattr("metrics.fid.InceptionFeatures", FakeInception)
     with pytest.raises(MissingWeightsError, match="qualiclip"):
         evaluate(evaluated, "identity", "synthetic", CPU, strict=True)
-    strict_params = {**evaluated, "evaluation": {**evaluated["evaluation"], "strict": True}}
+    strict_config = updated(evaluated, {"evaluation.strict": True})
     with pytest.raises(MissingWeightsError, match="qualiclip"):
-        evaluate(strict_params, "identity", "synthetic", CPU)
+        evaluate(strict_config, "identity", "synthetic", CPU)
 
 
 def test_reference_falls_back_to_in_distribution_for_unlabelled_sets(evaluated):
@@ -213,11 +217,11 @@ def test_reference_falls_back_to_in_distribution_for_unlabelled_sets(evaluated):
     frame = read_manifest(photos)
     frame[frame.expression == "neutral"].to_csv(photos / "manifest.csv", index=False)
     real = select_real_set(
-        photos, tuple(evaluated["targets"]), layout.dataset_dir(evaluated, "synthetic")
+        photos, tuple(evaluated.targets), layout.dataset_dir(evaluated, "synthetic")
     )
     assert real.dataset == "synthetic" and real.fallback_for == "photos"
     assert "in-distribution" in real.describe() and len(real.rows(["happy"])) == 3
     own = select_real_set(
-        source, tuple(evaluated["targets"]), layout.dataset_dir(evaluated, "synthetic")
+        source, tuple(evaluated.targets), layout.dataset_dir(evaluated, "synthetic")
     )
     assert own.dataset == "synthetic_statue" and own.fallback_for is None

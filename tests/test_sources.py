@@ -12,6 +12,7 @@ import yaml
 from conftest import REPO, tiny_params
 
 from bench import cli
+from bench.config import load_config
 from bench.sources import import_closure, model_sources, sources_path
 
 PLUGIN = """
@@ -70,7 +71,7 @@ def test_the_command_writes_one_file_per_model(plugin, tmp_path):
     path.write_text(yaml.safe_dump(params))
     cli.app(["sources", "--params", str(path)], standalone_mode=False)
     for name in ("identity", "srcplug.model.Plugged"):
-        written = json.loads(sources_path(params, name).read_text())
+        written = json.loads(sources_path(load_config(path), name).read_text())
         assert written == model_sources(name)
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from fake_outputs import fake_project
 
-from bench.config import load_params
+from bench.config import load_config
 from bench.core.errors import UserError
 from bench.study.analysis import analyze, paper_form
 from bench.study.answers import read_answers, screen
@@ -201,9 +201,9 @@ def test_cli_exit_code_2_on_answers_from_another_kit(tmp_path):
 
 
 def test_kit_design_blinding_and_reproducibility(tmp_path):
-    params = load_params(fake_project(tmp_path, MODELS))
+    config = load_config(fake_project(tmp_path, MODELS))
     criteria = ["expression", "identity", "realism"]
-    args = (params, MODELS, ["synthetic"], criteria, 6, 3)
+    args = (config, MODELS, ["synthetic"], criteria, 6, 3)
     key = make_kit(*args, tmp_path / "kit", tmp_path / "key.json")
     kinds = pd.Series([t["kind"] for t in key["trials"].values()])
     assert kinds.value_counts().to_dict() == {"comparison": 18, "identical": 3, "obvious": 3}

@@ -62,7 +62,7 @@ def _download(driver, downloads: Path, participant: str) -> Path:
 
 
 def test_scripted_participants_give_the_rates_their_rule_implies(tmp_path):
-    params = fake_project(tmp_path, MODELS)
+    params_file = fake_project(tmp_path, MODELS)
     kit, key_path = tmp_path / "kit", tmp_path / "key.json"
     result = runner.invoke(
         app,
@@ -70,7 +70,7 @@ def test_scripted_participants_give_the_rates_their_rule_implies(tmp_path):
             "study",
             "make",
             "--params",
-            str(params),
+            str(params_file),
             "--trials",
             "6",
             "--seed",

@@ -185,20 +185,27 @@ def test_bf16_is_off_and_sampling_follows_the_authors_by_default(tmp_path):
     import yaml
     from conftest import REPO
 
-    from bench.config import load_params
-    from bench.train import loop_fingerprint, train_context
+    from bench.config import resolve
+    from bench.stages import train_settings
+    from bench.train import train_context
 
     context = TrainContext(device=torch.device("cpu"), seed=0, checkpoint_dir=tmp_path)
     assert context.bf16 is False and context.sampling == "authors"
-    assert yaml.safe_load((REPO / "params.yaml").read_text())["training"]["bf16"] is False
-    params = load_params(REPO / "params.yaml", "smoke")
-    assert train_context(params, "stargan", torch.device("cpu")).bf16 is False
-    del params["training"]["bf16"], params["training"]["sampling"]
-    assert loop_fingerprint(params, "stargan") == {"sampling": "epochs", "bf16": False}
-    assert loop_fingerprint(params, "ganimation") == {"sampling": "uniform", "bf16": False}
-    assert loop_fingerprint(params, "mr") == {}  # no training loop
-    params["training"]["sampling"] = "independent"
-    assert loop_fingerprint(params, "stargan")["sampling"] == "independent"
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    assert raw["training"]["bf16"] is False
+    assert train_context(resolve(raw), "stargan", torch.device("cpu")).bf16 is False
+    del raw["training"]["bf16"], raw["training"]["sampling"]  # the schema's defaults
+    config = resolve(raw)
+
+    def loop(name: str) -> dict:
+        settings = train_settings(config, name)
+        return {k: settings[k] for k in ("sampling", "bf16") if k in settings}
+
+    assert loop("stargan") == {"sampling": "epochs", "bf16": False}
+    assert loop("ganimation") == {"sampling": "uniform", "bf16": False}
+    assert loop("mr") == {}  # no training loop
+    raw["training"]["sampling"] = "independent"
+    assert train_settings(resolve(raw), "stargan")["sampling"] == "independent"
 
 
 def test_bad_state_files_are_clear_errors(train_set, tmp_path):

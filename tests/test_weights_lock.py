@@ -14,23 +14,28 @@ from typer.testing import CliRunner
 
 from bench import weights_lock
 from bench.commands.weights import app
-from bench.config import load_params
+from bench.config import load_config, updated
 from bench.core.weights import assets
 from bench.core.weights.assets import Url
 
 
-def test_needed_assets_follow_the_configured_metrics_models_and_datasets():
-    params = load_params(REPO / "params.yaml", "smoke")
-    needed = weights_lock.needed_assets(params)
+def test_needed_assets_follow_the_configured_metrics_models_and_datasets(tmp_path):
+    config = load_config(REPO / "params.yaml", "smoke")
+    needed = weights_lock.needed_assets(config)
     assert needed == {
         "datasets": [],
         "models": ["inception_fid", "vgg19_imagenet"],  # DAI2I: VGG-19 and its substitute
         "metrics": ["dlib_face_recognition", "fer_mini_xception", "inception_fid", "qualiclip"],
     }
-    params["datasets"]["photos"] = {"kind": "folder", "root": "/photos"}
-    params["metrics"] = ["l1", "ssim"]
-    params["adapted_models"] = []
-    assert weights_lock.needed_assets(params) == {
+    config = updated(
+        config,
+        {
+            "datasets.photos": {"kind": "folder", "root": str(tmp_path)},
+            "metrics": ["l1", "ssim"],
+            "adapted_models": [],
+        },
+    )
+    assert weights_lock.needed_assets(config) == {
         "datasets": ["dlib_landmarks_5"],
         "models": [],
         "metrics": [],
@@ -52,7 +57,7 @@ def project(tmp_path, monkeypatch, cache_dir, http_root):  # noqa: F811
     monkeypatch.setattr(
         weights_lock,
         "needed_assets",
-        lambda params: {"datasets": [], "models": ["url_model"], "metrics": ["url_metric"]},
+        lambda config: {"datasets": [], "models": ["url_model"], "metrics": ["url_metric"]},
     )
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params(tmp_path)))

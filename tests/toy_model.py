@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
@@ -10,10 +11,20 @@ from torch import nn
 from models.trainable import TrainableGenerator
 
 
+@dataclass
+class ToySettings:
+    """``model_settings.toy``: what a plugin declares so that its settings are checked like the
+    built-ins' (unknown key, wrong type: one line naming the key)."""
+
+    width: int = 4
+    """Channels of the hidden layer."""
+
+
 class ToyGenerator(TrainableGenerator):
     """A 2-layer conv net conditioned on a one-hot label map, trained with L1 + a noisy critic."""
 
     name: ClassVar[str] = "toy"
+    Settings: ClassVar[type] = ToySettings
     source_mode: ClassVar[str] = "neutral"
 
     def __init__(self, image_size: int, num_expressions: int = 7, width: int = 4):

@@ -1,7 +1,7 @@
 """``bench classifier``: the in-pipeline expression classifier behind ECS.
 
 ``bench classifier train`` trains a ResNet-18 on the real training-split images
-of the params' ``train_dataset`` and writes
+of the configured ``train_dataset`` and writes
 ``checkpoints/ecs_classifier/<train_dataset>/resnet18.pt`` (the DVC stage
 ``ecs_classifier``); ``bench classifier show`` prints what a checkpoint holds.
 """
@@ -9,23 +9,24 @@ of the params' ``train_dataset`` and writes
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from bench.commands.options import DeviceOpt, ParamsOpt, ProfileOpt
+from bench.commands.options import (
+    DeviceOpt,
+    ParamsOpt,
+    ProfileOpt,
+    SetOpt,
+    chosen_device,
+    load_config_from,
+)
 from bench.core.progress import console
 
 app = typer.Typer(
     help="The ECS expression classifier (ResNet-18 trained on real training images).",
     no_args_is_help=True,
 )
-
-
-def _params(path: Path | None, profile: str | None) -> dict[str, Any]:
-    from bench.config import load_params
-
-    return load_params(path, profile)
 
 
 @app.command("train")
@@ -38,22 +39,22 @@ def train_command(
     ] = None,
     params_file: ParamsOpt = None,
     profile: ProfileOpt = None,
+    sets: SetOpt = None,
     device: DeviceOpt = None,
 ) -> None:
     """Train the ECS classifier on the training split of `train_dataset`; report its test accuracy."""
     import torch
 
-    from bench.classifier import classifier_settings, train_ecs_classifier
-    from bench.core.device import resolve_device
+    from bench.classifier import train_ecs_classifier
     from bench.core.progress import progress_bar
 
-    params = _params(params_file, profile)
-    chosen = resolve_device(device or params.get("device", "auto"))
+    config = load_config_from(params_file, profile, sets)
+    chosen = chosen_device(config, device)
     if chosen.type == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)
-    settings = classifier_settings(params)
-    with progress_bar(f"ECS classifier on {params['train_dataset']}", settings.epochs) as advance:
-        result = train_ecs_classifier(params, chosen, out=out, progress=advance)
+    epochs = config.ecs_classifier.epochs
+    with progress_bar(f"ECS classifier on {config.train_dataset}", epochs) as advance:
+        result = train_ecs_classifier(config, chosen, out=out, progress=advance)
     console.print(
         f"checkpoint: {result.path}\n"
         f"accuracy on the real test split: {result.test_accuracy:.4f} "
@@ -64,10 +65,11 @@ def train_command(
 @app.command("show")
 def show_command(
     path: Annotated[
-        Path | None, typer.Argument(help="checkpoint (default: the params' classifier)")
+        Path | None, typer.Argument(help="checkpoint (default: the configured classifier)")
     ] = None,
     params_file: ParamsOpt = None,
     profile: ProfileOpt = None,
+    sets: SetOpt = None,
 ) -> None:
     """Print a classifier checkpoint's training data, settings and test accuracy."""
     import torch
@@ -75,7 +77,7 @@ def show_command(
     from bench.layout import classifier_path
     from metrics.expression_classifier import load_classifier
 
-    target = path or classifier_path(_params(params_file, profile))
+    target = path or classifier_path(load_config_from(params_file, profile, sets))
     _, meta = load_classifier(target, torch.device("cpu"))
     for key in sorted(meta):
         console.print(f"{key}: {meta[key]}")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from bench.commands.options import ParamsOpt, ProfileOpt
+from bench.commands.options import ParamsOpt, ProfileOpt, SetOpt, load_config_from
 from bench.core.progress import console
 
 
@@ -38,6 +38,7 @@ def import_command(
     ] = False,
     params_file: ParamsOpt = None,
     profile: ProfileOpt = None,
+    sets: SetOpt = None,
 ) -> None:
     """Import a generator released by a baseline's authors; synthesize / evaluate / run use it.
 
@@ -46,10 +47,9 @@ def import_command(
     units); a file of another design is refused, naming the model it
     fits. An existing checkpoint is replaced only with --force.
     """
-    from bench.config import load_params
     from bench.importing import import_checkpoint
 
     names = [n.strip() for n in labels.split(",") if n.strip()] if labels else None
-    params = load_params(params_file, profile)
-    target = import_checkpoint(params, model, checkpoint, names, out, force)
+    config = load_config_from(params_file, profile, sets)
+    target = import_checkpoint(config, model, checkpoint, names, out, force)
     console.print(f"imported {checkpoint} -> {target}")

@@ -1,17 +1,51 @@
-"""Command-line options shared by every ``bench`` command (one definition, one help text)."""
+"""Command-line options shared by every ``bench`` command (one definition, one help text), and
+the one way a command loads its configuration from them (:func:`load_config_from`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    import torch
+
+    from bench.config import Config
 
 ParamsOpt = Annotated[
     Path | None, typer.Option("--params", help="params file (default ./params.yaml)")
 ]
 ProfileOpt = Annotated[str | None, typer.Option("--profile", help="profile to use: smoke | paper")]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="KEY=VALUE",
+        help=(
+            "override one setting of the params file, e.g. --set training.steps.reggan=50 "
+            "(value in YAML syntax; repeatable; checked like the file, recorded in provenance)"
+        ),
+    ),
+]
 DeviceOpt = Annotated[
     str | None, typer.Option("--device", help="auto | cpu | cuda (default: params)")
 ]
 JsonOpt = Annotated[Path | None, typer.Option("--json", help="also write the results as JSON")]
+
+
+def load_config_from(
+    params_file: Path | None, profile: str | None, sets: list[str] | None = None
+) -> Config:
+    """The validated configuration of ``--params``, ``--profile`` and ``--set`` (a mistake is a
+    one-line :class:`~bench.core.errors.UserError`: exit 2)."""
+    from bench.config import load_config
+
+    return load_config(params_file, profile, tuple(sets or ()))
+
+
+def chosen_device(config: Config, device: str | None) -> torch.device:
+    """``--device``, else the configuration's ``device``, as a torch device."""
+    from bench.core.device import resolve_device
+
+    return resolve_device(device or config.device)

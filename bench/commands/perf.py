@@ -5,14 +5,21 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from bench.commands.options import DeviceOpt, JsonOpt, ParamsOpt, ProfileOpt
+from bench.commands.options import (
+    DeviceOpt,
+    JsonOpt,
+    ParamsOpt,
+    ProfileOpt,
+    SetOpt,
+    chosen_device,
+    load_config_from,
+)
 
 app = typer.Typer(help="Throughput benchmarks of the scoring code.", no_args_is_help=True)
 out = Console()
@@ -21,12 +28,6 @@ out = Console()
 @app.callback()
 def perf() -> None:
     """Throughput benchmarks (nothing in the pipeline is written)."""
-
-
-def _params(path: Path | None, profile: str | None) -> dict[str, Any]:
-    from bench.config import load_params
-
-    return load_params(path, profile)
 
 
 def _cell(value: float, digits: int = 2) -> str:
@@ -40,24 +41,24 @@ def metrics_command(
         typer.Option("--dataset", "-d", help="prepared dataset (default: train_dataset)"),
     ] = None,
     metrics: Annotated[
-        str | None, typer.Option(help="comma-separated metrics (default: params)")
+        str | None, typer.Option(help="comma-separated metrics (default: the configured ones)")
     ] = None,
     images: Annotated[int, typer.Option(help="images scored per metric")] = 64,
     batch_size: Annotated[int, typer.Option(help="images per batch")] = 32,
     json_out: JsonOpt = None,
     params_file: ParamsOpt = None,
     profile: ProfileOpt = None,
+    sets: SetOpt = None,
     device: DeviceOpt = None,
 ) -> None:
     """Time every metric on real test faces standing in for outputs: images/s and peak memory."""
-    from bench.core.device import resolve_device
     from bench.metrics_perf import measure
 
-    params = _params(params_file, profile)
-    chosen = resolve_device(device or params.get("device", "auto"))
+    config = load_config_from(params_file, profile, sets)
+    chosen = chosen_device(config, device)
     rows = measure(
-        params,
-        dataset or params["train_dataset"],
+        config,
+        dataset or config.train_dataset,
         chosen,
         images=images,
         batch_size=batch_size,

@@ -19,7 +19,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bench.commands.options import DeviceOpt, JsonOpt, ParamsOpt, ProfileOpt
+from bench.commands.options import (
+    DeviceOpt,
+    JsonOpt,
+    ParamsOpt,
+    ProfileOpt,
+    SetOpt,
+    chosen_device,
+    load_config_from,
+)
 
 app = typer.Typer(help="Throughput of the GAN baselines (images/s).", no_args_is_help=True)
 console = Console()
@@ -126,26 +134,25 @@ def baselines_command(
     json_path: JsonOpt = None,
     params_file: ParamsOpt = None,
     profile: ProfileOpt = None,
+    sets: SetOpt = None,
     device: DeviceOpt = None,
 ) -> None:
     """Training and inference images/s of each model at the profile's sizes."""
     import torch
 
-    from bench.config import load_params
     from bench.core import atomic
-    from bench.core.device import resolve_device
-    from bench.train import build_model
+    from bench.factory import build_model
     from models.registry import MODELS
 
     if threads:
         torch.set_num_threads(threads)
-    params = load_params(params_file, profile)
-    chosen = resolve_device(device or params.get("device", "auto"))
-    batch = batch_size or int((params.get("training") or {}).get("batch_size", 16))
+    config = load_config_from(params_file, profile, sets)
+    chosen = chosen_device(config, device)
+    batch = batch_size or config.training.batch_size
     rows = []
     for name in MODELS.parse(models):
         torch.manual_seed(0)
-        model = build_model(params, name)
+        model = build_model(config, name)
         if not model.trainable:
             console.print(f"{name}: not trainable, skipped")
             continue
@@ -174,7 +181,7 @@ def baselines_command(
         "ms/step",
         "inference img/s",
         title=(
-            f"profile {params['profile']}: {cycles} n_critic cycle(s) timed, inference batch "
+            f"profile {config.profile}: {cycles} n_critic cycle(s) timed, inference batch "
             f"{inference_batch_size}, {threads_used} CPU thread(s)"
         ),
     )
@@ -194,6 +201,6 @@ def baselines_command(
     if json_path:
         with atomic.atomic_path(json_path) as tmp:
             Path(tmp).write_text(
-                json.dumps({"profile": params["profile"], "threads": threads_used, "rows": rows})
+                json.dumps({"profile": config.profile, "threads": threads_used, "rows": rows})
             )
         console.print(f"wrote {json_path}")

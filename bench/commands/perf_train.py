@@ -9,7 +9,7 @@ step, training images/s, ``translate`` images/s, peak memory (CUDA
 ``max_memory_allocated``, or the process's peak RSS on CPU: it only grows), and on CUDA
 the largest relative difference of the last step's losses between a bf16 and a float32
 run from the same seed (the timed run uses ``training.bf16``, the other run the other).
-Adapted models (dai2i) get a freshly built base translator.
+Adapted models get freshly built bases (the models they declare they adapt).
 
 From these, the wall time of the whole protocol on this device: every model's
 ``training.steps``, each adapted model once per OOD set, synthesis of every output and,
@@ -24,13 +24,24 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from bench.commands.options import DeviceOpt, JsonOpt, ParamsOpt, ProfileOpt
+from bench.commands.options import (
+    DeviceOpt,
+    JsonOpt,
+    ParamsOpt,
+    ProfileOpt,
+    SetOpt,
+    chosen_device,
+    load_config_from,
+)
+
+if TYPE_CHECKING:
+    from bench.config import Config
 
 app = typer.Typer(help="Training speed of the models.", no_args_is_help=True)
 console = Console()
@@ -82,30 +93,20 @@ def random_image_set(image_size: int, seed: int) -> Any:
     return ImageSet(images=images, expressions=expressions, frame=frame)
 
 
-def build(params: dict[str, Any], name: str, data: Any) -> Any:
+def build(config: Config, name: str, data: Any) -> Any:
     """The model as ``bench train`` / ``bench adapt`` builds it (adapted ones: on a fresh base)."""
-    from bench.train import build_model
-    from models.registry import MODELS
+    from bench.factory import build_adapted, build_model, dependencies, kind_of
 
-    model_class = MODELS.load(name)
-    if not model_class.adapts_per_dataset:
-        return build_model(params, name)
-    settings = dict((params.get("model_settings") or {}).get(name) or {})
-    base = build_model(params, settings.get("base", "stargan"))
-    model = model_class.from_base(base, "perf", **settings)
+    if kind_of(name) != "adapted":
+        return build_model(config, name)
+    bases = [build_model(config, base) for base in dependencies(config, name)]
+    model = build_adapted(config, name, bases, "perf")
     model.set_target_domain(data.images)
     return model
 
 
-def batch_size_of(params: dict[str, Any], name: str) -> int:
-    """The model's training batch (``training.batch_sizes`` over ``training.batch_size``)."""
-    training = params.get("training") or {}
-    default = int(training.get("batch_size", 16))
-    return int((training.get("batch_sizes") or {}).get(name, default))
-
-
 def timed_run(
-    params: dict[str, Any], name: str, device: Any, steps: int, bf16: bool
+    config: Config, name: str, device: Any, steps: int, bf16: bool
 ) -> tuple[float, dict[str, float], Any]:
     """Train a fresh ``name`` for ``steps`` steps; (seconds per timed step, last losses, model)."""
     import torch
@@ -113,9 +114,9 @@ def timed_run(
     from bench.trainer import Trainer
     from models.base import TrainContext
 
-    data = random_image_set(int(params["image_size"]), int(params["seed"]))
-    torch.manual_seed(int(params["seed"]))
-    model = build(params, name, data)
+    data = random_image_set(config.image_size, config.seed)
+    torch.manual_seed(config.seed)
+    model = build(config, name, data)
     marks: dict[int, float] = {}
     last: dict[str, torch.Tensor] = {}
 
@@ -127,18 +128,17 @@ def timed_run(
         if done == steps:
             last.update(losses)
 
-    training = params.get("training") or {}
     with tempfile.TemporaryDirectory(prefix="fes-perf-") as folder:
         context = TrainContext(
             device=device,
-            seed=int(params["seed"]),
+            seed=config.seed,
             checkpoint_dir=Path(folder),
             steps=steps,
-            batch_size=batch_size_of(params, name),
+            batch_size=config.training.batch_size_for(name),
             checkpoint_every=0,
-            log_every=int(training.get("log_every", 50)),
+            log_every=config.training.log_every,
             bf16=bf16,
-            cuda_fast=bool(training.get("cuda_fast", True)),
+            cuda_fast=config.training.cuda_fast,
         )
         start = time.perf_counter()
         Trainer(model, data, context).run(observe)
@@ -146,21 +146,20 @@ def timed_run(
     return seconds, {k: float(v) for k, v in last.items()}, model
 
 
-def translate_speed(params: dict[str, Any], model: Any, device: Any) -> float:
+def translate_speed(config: Config, model: Any, device: Any) -> float:
     """``translate`` images/s on one evaluation batch (eval mode, synthesis precision); on CUDA
     the best of 3 after a warm-up, on CPU one call (it is long enough to time)."""
     import torch
 
     from bench.core.device import inference_precision
 
-    evaluation = params.get("evaluation") or {}
-    count = int(evaluation.get("batch_size", 64))
+    count = config.evaluation.batch_size
     size = model.image_size
     images = torch.rand(count, 3, size, size, device=device) * 2 - 1
     labels = torch.arange(count, device=device) % model.num_expressions
     model.eval()
     best = math.inf
-    bf16 = bool(evaluation.get("synthesis_bf16", False))
+    bf16 = config.evaluation.synthesis_bf16
     with torch.inference_mode(), inference_precision(device, bf16):
         for call in range(4 if device.type == "cuda" else 1):
             if device.type == "cuda":
@@ -179,25 +178,25 @@ def relative_difference(a: dict[str, float], b: dict[str, float]) -> float:
     return max((abs(a[k] - b[k]) / max(abs(b[k]), 1e-8) for k in a if k in b), default=math.nan)
 
 
-def measure_model(params: dict[str, Any], name: str, device: Any, steps: int) -> TrainTiming:
+def measure_model(config: Config, name: str, device: Any, steps: int) -> TrainTiming:
     """Time ``name`` (see the module doc); a missing asset or bad setting becomes the status."""
     import torch
 
     from bench.core.device import peak_memory_mib
     from bench.core.errors import UserError
 
-    batch = batch_size_of(params, name)
+    batch = config.training.batch_size_for(name)
     try:
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
-        bf16 = bool((params.get("training") or {}).get("bf16", False))
-        seconds, losses, model = timed_run(params, name, device, steps, bf16=bf16)
+        bf16 = config.training.bf16
+        seconds, losses, model = timed_run(config, name, device, steps, bf16=bf16)
         peak = peak_memory_mib(device)
-        translate = translate_speed(params, model, device)
+        translate = translate_speed(config, model, device)
         difference = math.nan
         if device.type == "cuda":
             del model
-            _, other, _ = timed_run(params, name, device, steps, bf16=not bf16)
+            _, other, _ = timed_run(config, name, device, steps, bf16=not bf16)
             difference = relative_difference(*((losses, other) if bf16 else (other, losses)))
     except UserError as error:
         return TrainTiming(name, f"skipped: {error}")
@@ -206,17 +205,16 @@ def measure_model(params: dict[str, Any], name: str, device: Any, steps: int) ->
     )
 
 
-def source_count(params: dict[str, Any], dataset: str) -> int:
+def source_count(config: Config, dataset: str) -> int:
     """Source faces of ``dataset``: from its manifest when prepared, else from ``synthetic:``."""
     from bench import layout
     from bench.synthesize import source_faces
     from datasets.manifest import MANIFEST
 
-    if (layout.dataset_dir(params, dataset) / MANIFEST).is_file():
-        return len(source_faces(params, dataset))
-    synthetic = params.get("synthetic") or {}
-    key = "test_subjects" if dataset == params["train_dataset"] else "ood_subjects"
-    return int(synthetic.get(key, 0))
+    if (layout.dataset_dir(config, dataset) / MANIFEST).is_file():
+        return len(source_faces(config, dataset))
+    synthetic = config.synthetic
+    return synthetic.test_subjects if dataset == config.train_dataset else synthetic.ood_subjects
 
 
 def scoring_seconds_per_image(path: Path | None) -> float:
@@ -228,25 +226,24 @@ def scoring_seconds_per_image(path: Path | None) -> float:
 
 
 def protocol_estimate(
-    params: dict[str, Any], rows: list[TrainTiming], scoring_s_per_image: float
+    config: Config, rows: list[TrainTiming], scoring_s_per_image: float
 ) -> dict[str, Any]:
     """Wall-time estimate (s) of the protocol: training, adaptation per OOD set, synthesis,
     scoring; ``missing`` lists the models whose cost is unknown (not measured / skipped)."""
-    from bench.adapt import adapted_models
     from models.registry import MODELS
 
     measured = {row.model: row for row in rows if row.status == "ok"}
-    steps = (params.get("training") or {}).get("steps") or {}
-    datasets = list(params["eval_datasets"])
-    ood = [d for d in datasets if d != params["train_dataset"]]
-    outputs_per_model = sum(source_count(params, d) for d in datasets) * len(params["targets"])
-    adapted = adapted_models(params)
+    datasets = config.eval_datasets
+    ood = [d for d in datasets if d != config.train_dataset]
+    outputs_per_model = sum(source_count(config, d) for d in datasets) * len(config.targets)
+    adapted = config.adapted_models
     parts = {"training": 0.0, "adaptation": 0.0, "synthesis": 0.0}
     missing = []
-    for name in list(params["models"]) + adapted:
+    for name in config.models + adapted:
         model_class = MODELS.load(name)
         row = measured.get(name)
-        needs_steps = model_class.trainable and int(steps.get(name, 0)) > 0
+        steps = config.training.steps_for(name)
+        needs_steps = model_class.trainable and steps > 0
         if row is None:
             if needs_steps:
                 missing.append(name)
@@ -254,9 +251,9 @@ def protocol_estimate(
         if needs_steps:
             part = "adaptation" if name in adapted else "training"
             runs = len(ood) if name in adapted else 1
-            parts[part] += runs * int(steps[name]) * row.seconds_per_step
+            parts[part] += runs * steps * row.seconds_per_step
         parts["synthesis"] += outputs_per_model / row.translate_images_per_s
-    models_scored = len(params["models"]) + len(adapted)
+    models_scored = len(config.models) + len(adapted)
     parts["scoring"] = models_scored * outputs_per_model * scoring_s_per_image
     total = sum(v for v in parts.values() if math.isfinite(v))
     return {
@@ -294,37 +291,35 @@ def train_command(
     json_path: JsonOpt = None,
     params_file: ParamsOpt = None,
     profile: ProfileOpt = None,
+    sets: SetOpt = None,
     device: DeviceOpt = None,
 ) -> None:
     """Seconds per step, images/s and peak memory of every model; the protocol's wall time."""
     import torch
 
-    from bench.adapt import adapted_models
-    from bench.config import load_params
     from bench.core import atomic
-    from bench.core.device import resolve_device
     from bench.core.errors import UserError
     from models.registry import MODELS
     from models.trainable import TrainableGenerator
 
     if steps < 1:
         raise UserError(f"--steps must be at least 1, got {steps}")
-    params = load_params(params_file, profile)
-    chosen = resolve_device(device or params.get("device", "auto"))
+    config = load_config_from(params_file, profile, sets)
+    chosen = chosen_device(config, device)
     if chosen.type == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)
-    names = MODELS.parse(models) if models else list(params["models"]) + adapted_models(params)
+    names = MODELS.parse(models) if models else config.table_models
     rows = []
     for name in names:
         if not issubclass(MODELS.load(name), TrainableGenerator):
             continue  # closed-form fits and references: no steps to time
-        rows.append(measure_model(params, name, chosen, steps))
+        rows.append(measure_model(config, name, chosen, steps))
         console.print(f"{name}: {rows[-1].status}")
     memory = "CUDA peak allocation" if chosen.type == "cuda" else "process peak RSS"
     table = Table(
         "model", "batch", "s/step", "train img/s", "translate img/s", "peak MiB", "bf16 vs fp32",
         title=(
-            f"profile {params['profile']} ({params['image_size']} px) on {chosen}: {steps} steps, "
+            f"profile {config.profile} ({config.image_size} px) on {chosen}: {steps} steps, "
             f"first one untimed; {torch.get_num_threads()} CPU thread(s); peak = {memory}"
         ),
     )  # fmt: skip
@@ -341,10 +336,10 @@ def train_command(
             _cell(row.bf16_loss_relative_difference, 4),
         )
     console.print(table)
-    estimate = protocol_estimate(params, rows, scoring_seconds_per_image(scoring_json))
+    estimate = protocol_estimate(config, rows, scoring_seconds_per_image(scoring_json))
     parts = ", ".join(f"{k} {_duration(v)}" for k, v in estimate["seconds"].items())
     console.print(
-        f"protocol estimate on {chosen} (profile {params['profile']}, "
+        f"protocol estimate on {chosen} (profile {config.profile}, "
         f"{estimate['ood_sets']} OOD set(s), {estimate['outputs_per_model']} outputs per model): "
         f"{_duration(estimate['total_seconds'])} = {parts}"
     )
@@ -360,7 +355,7 @@ def train_command(
             return None if isinstance(value, float) and not math.isfinite(value) else value
 
         body = {
-            "profile": params["profile"],
+            "profile": config.profile,
             "device": str(chosen),
             "threads": torch.get_num_threads(),
             "rows": [{k: finite(v) for k, v in asdict(row).items()} for row in rows],

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from bench.commands.options import ParamsOpt, ProfileOpt
+from bench.commands.options import ParamsOpt, ProfileOpt, SetOpt, load_config_from
 from bench.core.progress import console
 
 app = typer.Typer(
@@ -19,10 +19,11 @@ app = typer.Typer(
 @app.command("make")
 def make_command(
     models: Annotated[
-        str | None, typer.Option(help="comma-separated models to compare (default: params)")
+        str | None,
+        typer.Option(help="comma-separated models to compare (default: the configured table)"),
     ] = None,
     datasets: Annotated[
-        str | None, typer.Option(help="comma-separated datasets (default: params)")
+        str | None, typer.Option(help="comma-separated datasets (default: eval_datasets)")
     ] = None,
     criteria: Annotated[
         str, typer.Option(help="comma-separated: expression, identity, realism")
@@ -30,7 +31,9 @@ def make_command(
     trials: Annotated[
         int, typer.Option(help="model-vs-model trials per criterion (plus 2 attention checks)")
     ] = 20,
-    seed: Annotated[int | None, typer.Option(help="kit seed (default: params seed)")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="kit seed (default: the configured seed)")
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="kit folder (default results/study/kit)")] = None,
     key: Annotated[
         Path | None,
@@ -38,25 +41,25 @@ def make_command(
     ] = None,
     params_file: ParamsOpt = None,
     profile: ProfileOpt = None,
+    sets: SetOpt = None,
 ) -> None:
     """Write a self-contained static study page set from the outputs on disk (open
     index.html from file:// or any static host) and its answer key in a separate file."""
-    from bench.config import load_params, table_models
     from bench.data import check_dataset_names
     from bench.study.design import parse_criteria
     from bench.study.kit import make_kit
 
-    params = load_params(params_file, profile)
-    study_dir = Path(params["paths"]["results"]) / "study"
-    chosen_models = [m.strip() for m in (models or ",".join(table_models(params))).split(",")]
-    chosen_datasets = check_dataset_names(params, datasets or params["eval_datasets"])
+    config = load_config_from(params_file, profile, sets)
+    study_dir = config.root("results") / "study"
+    chosen_models = [m.strip() for m in (models or ",".join(config.table_models)).split(",")]
+    chosen_datasets = check_dataset_names(config, datasets or config.eval_datasets)
     written = make_kit(
-        params,
+        config,
         list(dict.fromkeys(m for m in chosen_models if m)),
         chosen_datasets,
         parse_criteria(criteria),
         trials,
-        int(params["seed"]) if seed is None else seed,
+        config.seed if seed is None else seed,
         out or study_dir / "kit",
         key or study_dir / "key.json",
     )
@@ -76,15 +79,15 @@ def analyze_command(
     out: Annotated[Path | None, typer.Option(help="output folder (default results/study)")] = None,
     params_file: ParamsOpt = None,
     profile: ProfileOpt = None,
+    sets: SetOpt = None,
 ) -> None:
     """Drop participants who failed an attention check, then write the preference rates
     (Wilson 95% intervals, binomial tests) per criterion and model pair as CSV, Markdown, PNG."""
-    from bench.config import load_params
     from bench.study.analysis import analyze
 
     study_dir = None
     if key is None or out is None:
-        study_dir = Path(load_params(params_file, profile)["paths"]["results"]) / "study"
+        study_dir = load_config_from(params_file, profile, sets).root("results") / "study"
     result = analyze(answers, key or study_dir / "key.json", out or study_dir)
     screened = result["screened"]
     console.print(

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bench.commands.options import ParamsOpt, ProfileOpt
+from bench.commands.options import ParamsOpt, ProfileOpt, SetOpt, load_config_from
 from bench.core.errors import UserError
 from bench.core.progress import console as progress_console
 from bench.core.weights import cache, manager
@@ -111,12 +111,12 @@ def pull_command(
 
 def _refresh_locks() -> None:
     """Refresh the pipeline's weights lock files (if ./params.yaml has written them)."""
-    from bench.config import load_params, params_path
+    from bench.config import params_path
     from bench.weights_lock import refresh_existing_locks
 
     if not params_path().is_file():
         return
-    if refresh_existing_locks(load_params()):
+    if refresh_existing_locks(load_config_from(None, None)):
         out.print("weights lock files refreshed: stages that read a changed file will rerun")
 
 
@@ -131,6 +131,7 @@ def lock_command(
     ] = False,
     params_file: ParamsOpt = None,
     profile: ProfileOpt = None,
+    sets: SetOpt = None,
 ) -> None:
     """Pull every file the configured datasets, models and metrics need; write results/weights/.
 
@@ -138,11 +139,10 @@ def lock_command(
     "unavailable" and the reason (e.g. a URL-only file where only the package index is
     reachable): that file's metric then reads "missing" in the tables, never a crash.
     """
-    from bench.config import load_params
     from bench.weights_lock import offline_from_env, write_locks
 
-    params = load_params(params_file, profile)
-    locks = write_locks(params, offline=offline or offline_from_env())
+    config = load_config_from(params_file, profile, sets)
+    locks = write_locks(config, offline=offline or offline_from_env())
     for group, entries in locks.items():
         have = sum("sha256" in entry for entry in entries.values())
         out.print(f"{group}: {have}/{len(entries)} assets available")

@@ -12,7 +12,7 @@ import platform
 import subprocess
 from functools import lru_cache
 from importlib import metadata
-from typing import Any
+from typing import Any, Protocol
 
 LIBRARIES = (
     "fes-bench",
@@ -64,15 +64,27 @@ def params_digest(params: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
 
 
+class Configuration(Protocol):
+    """What provenance needs of the configuration (:class:`bench.config.Config`)."""
+
+    profile: str
+
+    def record(self) -> dict[str, Any]: ...
+
+
 def collect(
-    params: dict[str, Any],
+    config: Configuration,
     weights: dict[str, str] | None = None,
     inputs: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The provenance record: git, profile, params (+ digest), weights sha256, input files sha256."""
+    """The provenance record: git, profile, params (+ digest), weights sha256, input files sha256.
+
+    ``params``: the resolved configuration (every setting, defaults included, and the
+    ``--set`` overrides applied, under ``overrides``)."""
+    params = config.record()
     return {
         "git": git_state(),
-        "profile": params.get("profile"),
+        "profile": config.profile,
         "params_sha256": params_digest(params),
         "params": params,
         "weights_sha256": dict(sorted((weights or {}).items())),

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from bench import layout
+from bench import fingerprint, layout
 from bench.core import atomic, provenance
 from bench.core.progress import console
 from bench.evaluate import metric_columns, read_evaluation
@@ -23,15 +23,18 @@ from bench.synthesize import read_outputs, source_faces
 from datasets.manifest import read_manifest
 from metrics.aggregate import summarise
 
+if TYPE_CHECKING:
+    from bench.config import Config
 
-def report_record(params: dict[str, Any], records: list[pd.DataFrame]) -> dict[str, Any]:
-    """Provenance of the report: params, code, versions, and every record file's inputs and weights."""
+
+def report_record(config: Config, records: list[pd.DataFrame]) -> dict[str, Any]:
+    """Provenance of the report: configuration, code, versions, and every record file's inputs and weights."""
     weights: dict[str, str] = {}
     inputs: dict[str, str] = {}
     for frame in records:
         weights.update(frame.attrs.get("provenance", {}).get("weights_sha256", {}))
         inputs.update(frame.attrs.get("provenance", {}).get("inputs_sha256", {}))
-    return provenance.collect(params, weights=weights, inputs=inputs)
+    return provenance.collect(config, weights=weights, inputs=inputs)
 
 
 def adaptation_marks(
@@ -85,12 +88,12 @@ def imported_marks(per_pair: list[pd.DataFrame]) -> tuple[set[str], list[str]]:
     return set(sources), notes
 
 
-def _figure_paths(params: dict[str, Any], stem: str) -> tuple[Path, Path]:
-    return layout.figures_dir(params) / f"{stem}.png", layout.pdf_dir(params) / f"{stem}.pdf"
+def _figure_paths(config: Config, stem: str) -> tuple[Path, Path]:
+    return layout.figures_dir(config) / f"{stem}.png", layout.pdf_dir(config) / f"{stem}.pdf"
 
 
 def confusion_outputs(
-    params: dict[str, Any],
+    config: Config,
     records: pd.DataFrame,
     columns: list[str],
     targets: list[str],
@@ -102,7 +105,7 @@ def confusion_outputs(
     if not present:
         return []
     counts = confusion_long(records, present, targets)
-    path = layout.tables_dir(params) / "confusion.csv"
+    path = layout.tables_dir(config) / "confusion.csv"
     sidecar = sidecar_path(path)
     atomic.write_text(path, counts.to_csv(index=False, lineterminator="\n"))
     atomic.write_text(sidecar, json.dumps(record, indent=2, sort_keys=True) + "\n")
@@ -111,25 +114,24 @@ def confusion_outputs(
         title = f"{model} on {dataset}: ECS classifiers' predictions of the outputs"
         figure = confusion_figure(group, present, targets, title)
         paths += save_figure(
-            figure, *_figure_paths(params, f"confusion_{model}__{dataset}"), record
+            figure, *_figure_paths(config, f"confusion_{model}__{dataset}"), record
         )
     return paths
 
 
-def report(params: dict[str, Any], models: list[str], datasets: list[str]) -> list[Path]:
+def report(config: Config, models: list[str], datasets: list[str]) -> list[Path]:
     """Write results/tables/*, results/figures/* and results/report.html for ``models`` x
     ``datasets``; return the paths."""
-    per_pair = [read_evaluation(params, m, d) for m in models for d in datasets]
+    per_pair = [read_evaluation(config, m, d) for m in models for d in datasets]
     records = pd.concat(per_pair, ignore_index=True)
-    record = report_record(params, per_pair)
-    columns = known_columns(params["metrics"])
+    record = report_record(config, per_pair)
+    columns = known_columns(config.metrics)
     value_columns = [c for c in metric_columns(records) if c in columns]
-    evaluation = params.get("evaluation") or {}
-    seed = int(params["seed"])
+    seed = config.seed
     options = dict(
         seed=seed,
-        resamples=int(evaluation.get("bootstrap_resamples", 1000)),
-        confidence=float(evaluation.get("confidence", 0.95)),
+        resamples=config.evaluation.bootstrap_resamples,
+        confidence=config.evaluation.confidence,
     )
     summary = summarise(records, value_columns, by=["model", "dataset"], **options)
     per_expression = summarise(
@@ -162,7 +164,7 @@ def report(params: dict[str, Any], models: list[str], datasets: list[str]) -> li
         columns,
         info,
         record,
-        layout.tables_dir(params),
+        layout.tables_dir(config),
         missing=set(level.missing),
         flagged=set(level.flags),
         extra_notes=extra_notes,
@@ -170,11 +172,11 @@ def report(params: dict[str, Any], models: list[str], datasets: list[str]) -> li
         imported=imported,
     )
     sections = []
-    targets = list(params["targets"])
-    figure_sources = int((params.get("report") or {}).get("figure_sources", 3))
+    targets = list(config.targets)
+    figure_sources = config.report.figure_sources
     for dataset in datasets:
-        root = layout.dataset_dir(params, dataset)
-        sources = source_faces(params, dataset).head(figure_sources)
+        root = layout.dataset_dir(config, dataset)
+        sources = source_faces(config, dataset).head(figure_sources)
         manifest = read_manifest(root, check_files=False)
         real = manifest.sort_values("image_id").drop_duplicates(["subject", "expression"])
         real_file = {(r.subject, r.expression): root / r.file for r in real.itertuples()}
@@ -187,17 +189,17 @@ def report(params: dict[str, Any], models: list[str], datasets: list[str]) -> li
         }
         output_file = {}
         for model in models:
-            out_root = layout.outputs_dir(params, model, dataset)
-            for r in read_outputs(params, model, dataset).itertuples():
+            out_root = layout.outputs_dir(config, model, dataset)
+            for r in read_outputs(config, model, dataset).itertuples():
                 output_file[(model, r.source_id, r.target_expression)] = out_root / r.file
         grid = comparison_grid(
             dataset, sources, targets, models, output_file, input_file, reference_file
         )
-        paths += save_figure(grid, *_figure_paths(params, f"comparison_{dataset}"), record)
+        paths += save_figure(grid, *_figure_paths(config, f"comparison_{dataset}"), record)
         subset = records[records["dataset"] == dataset]
         per_target = level.per_target[level.per_target["dataset"] == dataset]
         plot = per_expression_plot(subset, value_columns, dataset, targets, seed, per_target)
-        paths += save_figure(plot, *_figure_paths(params, f"per_expression_{dataset}"), record)
+        paths += save_figure(plot, *_figure_paths(config, f"per_expression_{dataset}"), record)
         section = DatasetSection(
             dataset,
             dataset_table(
@@ -206,40 +208,44 @@ def report(params: dict[str, Any], models: list[str], datasets: list[str]) -> li
             [
                 (
                     f"{dataset}: input, each model's output, real target",
-                    _figure_paths(params, f"comparison_{dataset}")[0],
+                    _figure_paths(config, f"comparison_{dataset}")[0],
                 ),
                 (
                     f"{dataset}: mean per target expression (95% bootstrap)",
-                    _figure_paths(params, f"per_expression_{dataset}")[0],
+                    _figure_paths(config, f"per_expression_{dataset}")[0],
                 ),
             ],
         )
         points = scatter_points(summary, dataset, models)
         if points is not None:
-            png, pdf = _figure_paths(params, f"pareto_{dataset}")
+            png, pdf = _figure_paths(config, f"pareto_{dataset}")
             paths += save_figure(pareto_figure(points, dataset), png, pdf, record)
             caption = f"{dataset}: expression ({points.attrs['ecs_column']}) vs identity (FSS)"
             section.figures.append((f"{caption}, Pareto front dashed", png))
         sections.append(section)
     general = []
-    confusion = confusion_outputs(
-        params, records, label_columns(params["metrics"]), targets, record
-    )
+    confusion = confusion_outputs(config, records, label_columns(config.metrics), targets, record)
     paths += confusion
     for section in sections:  # each model's confusion matrix on the dataset's page section
         for model in models:
-            png = _figure_paths(params, f"confusion_{model}__{section.name}")[0]
+            png = _figure_paths(config, f"confusion_{model}__{section.name}")[0]
             if png in confusion:
                 section.figures.append((f"{model} on {section.name}: ECS confusion", png))
-    if "reggan" in models:  # the paper's Figure 3: input | G_E | G_R | real target
-        from bench.report.figure3 import figure3
+    from bench.report.figure3 import columns, figure3
+    from models.registry import MODELS
 
-        dataset = params["train_dataset"]
-        png, pdf = _figure_paths(params, f"figure3_{dataset}")
-        paths += figure3(params, dataset, png, pdf, record)
-        general.append((f"Figure 3 ({dataset}): input, G_E output, G_R output, real target", png))
+    for model in models:  # models with intermediate outputs (the paper's Figure 3)
+        if not MODELS.load(model).stage_names:
+            continue
+        dataset = config.train_dataset
+        png, pdf = _figure_paths(config, f"stages_{model}_{dataset}")
+        paths += figure3(config, dataset, png, pdf, record, model)
+        general.append(
+            (f"{model} stages ({dataset}): {', '.join(columns(MODELS.load(model)))}", png)
+        )
     footnotes = notes(info, record.get("profile", ""), extra_notes)
-    html = layout.tables_dir(params).parent / "report.html"
+    html = layout.tables_dir(config).parent / "report.html"
     paths.append(write_report_html(html, sections, general, footnotes, record))
-    console.print(f"report: {len(paths)} files under {layout.tables_dir(params).parent}")
+    fingerprint.write_report_fingerprint(config, [(m, d) for m in models for d in datasets])
+    console.print(f"report: {len(paths)} files under {layout.tables_dir(config).parent}")
     return paths

@@ -1,15 +1,15 @@
-"""The paper's Figure 3: input | G_E output | G_R output | real target, for a few test faces.
+"""A model's stages figure: input | each intermediate output | real target, for a few test faces.
 
-It shows what each RegGAN stage contributes: the expression layer's coarse
-expression, then the adversarial refinement. The images are computed here from
-the trained ``reggan`` checkpoint (on the CPU; a few faces), since the pipeline
-only stores the final outputs.
+For models that declare intermediate outputs (:attr:`models.base.Generator.stage_names`),
+e.g. RegGAN's expression layer then refinement (the paper's Figure 3: input | G_E output |
+G_R output | real target). The images are computed here from the model's trained checkpoint
+(on the CPU; a few faces), since the pipeline only stores the final outputs.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -27,22 +27,27 @@ from datasets.png import load_png  # noqa: E402
 from datasets.tensors import decode_images  # noqa: E402
 from models.base import load_generator  # noqa: E402
 
-MODEL = "reggan"
-COLUMNS = ("input", "G_E output", "G_R output", "real target")
+if TYPE_CHECKING:
+    from bench.config import Config
+
+
+def columns(model_class: type) -> tuple[str, ...]:
+    """The figure's columns for a model class: input, its stages, real target."""
+    return ("input", *model_class.stage_names, "real target")
 
 
 def stage_images(
-    params: dict[str, Any], dataset: str, sources: int, targets: list[str]
+    config: Config, dataset: str, sources: int, targets: list[str], model_name: str
 ) -> list[tuple[str, str, list[Any]]]:
-    """Rows ``(source_id, target, [input, G_E, G_R, real or None])`` as uint8 (H, W, 3) arrays.
+    """Rows ``(source_id, target, [input, *stages, real or None])`` as uint8 (H, W, 3) arrays.
 
     Sources are the first ``sources`` neutral test faces of ``dataset`` (as in the
     comparison figure); the real target is the same subject's image of that
     expression when the dataset has one.
     """
-    model = load_generator(layout.checkpoint_path(params, MODEL), expected_model=MODEL)
-    root = layout.dataset_dir(params, dataset)
-    faces = source_faces(params, dataset).head(sources)
+    model = load_generator(layout.checkpoint_path(config, model_name), expected_model=model_name)
+    root = layout.dataset_dir(config, dataset)
+    faces = source_faces(config, dataset).head(sources)
     manifest = read_manifest(root, check_files=False)
     real = manifest.sort_values("image_id").drop_duplicates(["subject", "expression"])
     real_file = {(r.subject, r.expression): root / r.file for r in real.itertuples()}
@@ -51,8 +56,8 @@ def stage_images(
     for target in targets:
         labels = torch.full((len(images),), INDEX[target], dtype=torch.int64)
         with torch.inference_mode():
-            coarse, refined = model.stages(images, labels)
-        stages = [to_uint8(x).permute(0, 2, 3, 1).numpy() for x in (images, coarse, refined)]
+            outputs = model.stages(images, labels)
+        stages = [to_uint8(x).permute(0, 2, 3, 1).numpy() for x in (images, *outputs)]
         for i, face in enumerate(faces.itertuples()):
             path = real_file.get((face.subject, target))
             cells = [stage[i] for stage in stages] + [load_png(path) if path else None]
@@ -62,15 +67,22 @@ def stage_images(
 
 
 def figure3(
-    params: dict[str, Any], dataset: str, out_png: Path, out_pdf: Path, record: dict[str, Any]
+    config: Config,
+    dataset: str,
+    out_png: Path,
+    out_pdf: Path,
+    record: dict[str, Any],
+    model_name: str,
 ) -> list[Path]:
-    """Draw Figure 3 for ``dataset`` from the ``reggan`` checkpoint; write PNG and PDF; return paths.
-
-    Uses ``report.figure_sources`` test faces and every expression in ``targets``.
+    """Draw the stages figure of ``model_name`` on ``dataset`` from its checkpoint; write PNG and
+    PDF; return paths. Uses ``report.figure_sources`` test faces and every target expression.
     """
-    targets = parse_expressions(params["targets"])
-    sources = int((params.get("report") or {}).get("figure_sources", 3))
-    rows = stage_images(params, dataset, sources, targets)
+    from models.registry import MODELS
+
+    targets = parse_expressions(config.targets)
+    sources = config.report.figure_sources
+    rows = stage_images(config, dataset, sources, targets, model_name)
+    COLUMNS = columns(MODELS.load(model_name))  # noqa: N806
     figure, axes = plt.subplots(
         len(rows),
         len(COLUMNS),
@@ -90,6 +102,6 @@ def figure3(
                 axis.set_title(COLUMNS[c], fontsize=8)
         label = f"{source}\n→ {target}" if target == targets[0] else f"→ {target}"
         axes[r, 0].set_ylabel(label, fontsize=7, rotation=0, ha="right", va="center")
-    figure.suptitle(f"{dataset}: RegGAN stages (expression layer, then refinement)", fontsize=9)
+    figure.suptitle(f"{dataset}: {model_name} stages ({', '.join(COLUMNS[1:-1])})", fontsize=9)
     figure.tight_layout(rect=(0, 0, 1, 0.985))
     return save_figure(figure, out_png, out_pdf, record)

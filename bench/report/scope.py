@@ -2,7 +2,7 @@
 
 A record is current when it was made under the active profile and by the model's
 current checkpoint (the ``generator.json`` sha256 it carries equals the file's).
-The scope starts from the params' table (``models`` + ``adapted_models`` x
+The scope starts from the configuration's table (``models`` + ``adapted_models`` x
 ``eval_datasets``) plus whatever was just run, keeps each dataset for which every
 model just run has a current record (with none just run: any model), then keeps the models with a current record
 on every kept dataset, so the tables stay a full grid. What is left out is said.
@@ -11,27 +11,29 @@ on every kept dataset, so the tables stay a full grid. What is left out is said.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from bench import layout
-from bench.config import table_models
 from bench.core.errors import UserError
 from bench.core.hashing import sha256_file
 from bench.core.progress import console
 from bench.evaluate import read_records
 from bench.synthesize import generator_checkpoint
 
+if TYPE_CHECKING:
+    from bench.config import Config
 
-def stale_reason(params: dict[str, Any], model: str, dataset: str) -> str | None:
+
+def stale_reason(config: Config, model: str, dataset: str) -> str | None:
     """None when (model, dataset) has a current record; else why not."""
-    path = layout.records_path(params, model, dataset)
+    path = layout.records_path(config, model, dataset)
     if not path.is_file():
         return "no records"
     records = read_records(path)
     profile = (records.attrs.get("provenance") or {}).get("profile")
-    if profile != params.get("profile"):
+    if profile != config.profile:
         return f"made under profile {profile!r}"
-    checkpoint: Path = generator_checkpoint(params, model, dataset)
+    checkpoint: Path = generator_checkpoint(config, model, dataset)
     made_by = (records.attrs.get("generator") or {}).get("checkpoint_sha256")
     if not checkpoint.is_file() or made_by != sha256_file(checkpoint):
         return "made by another checkpoint"
@@ -39,12 +41,12 @@ def stale_reason(params: dict[str, Any], model: str, dataset: str) -> str | None
 
 
 def current_scope(
-    params: dict[str, Any], models: list[str], datasets: list[str]
+    config: Config, models: list[str], datasets: list[str]
 ) -> tuple[list[str], list[str]]:
     """(models, datasets) to report: the just-run ones plus every current record (module doc)."""
-    all_models = list(dict.fromkeys([*table_models(params), *models]))
-    all_datasets = list(dict.fromkeys([*params["eval_datasets"], *datasets]))
-    reasons = {(m, d): stale_reason(params, m, d) for m in all_models for d in all_datasets}
+    all_models = list(dict.fromkeys([*config.table_models, *models]))
+    all_datasets = list(dict.fromkeys([*config.eval_datasets, *datasets]))
+    reasons = {(m, d): stale_reason(config, m, d) for m in all_models for d in all_datasets}
     current = {d: [reasons[m, d] is None for m in (models or all_models)] for d in all_datasets}
     kept_datasets = [
         d for d in all_datasets if d in datasets or (all(current[d]) if models else any(current[d]))
@@ -54,7 +56,7 @@ def current_scope(
         (model, dataset), reason = next((k, r) for k, r in reasons.items() if r)
         raise UserError(
             f"nothing to report: {reason} for {model} on {dataset} at "
-            f"{layout.records_path(params, model, dataset)} (run `bench evaluate` or `bench run`)"
+            f"{layout.records_path(config, model, dataset)} (run `bench evaluate` or `bench run`)"
         )
     for model in (m for m in all_models if m not in kept_models):
         why = next(r for d in kept_datasets if (r := reasons[model, d]))

@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -27,25 +27,28 @@ from bench.study.design import QUESTIONS, SAME, Shown, Trial, plan_trials
 from bench.synthesize import read_outputs, source_faces
 from datasets.png import load_png, save_png
 
+if TYPE_CHECKING:
+    from bench.config import Config
+
 ASSETS = ("index.html", "study.js", "study.css")
 GARBLE_TILES = 4
 """A garbled image is the genuine one with colours inverted and its 4 x 4 tiles shuffled."""
 
 
 def collect_outputs(
-    params: dict[str, Any], models: list[str], datasets: list[str]
+    config: Config, models: list[str], datasets: list[str]
 ) -> tuple[pd.DataFrame, dict[tuple[str, str], Path]]:
     """Every synthesized output of ``models`` on ``datasets`` (model, dataset, source_id,
     target_expression, path) and each dataset's source faces ``{(dataset, source_id): png}``."""
     rows = []
     sources: dict[tuple[str, str], Path] = {}
     for dataset in datasets:
-        root = layout.dataset_dir(params, dataset)
-        for face in source_faces(params, dataset).itertuples():
+        root = layout.dataset_dir(config, dataset)
+        for face in source_faces(config, dataset).itertuples():
             sources[(dataset, face.image_id)] = root / face.file
         for model in models:
-            folder = layout.outputs_dir(params, model, dataset)
-            for row in read_outputs(params, model, dataset).itertuples():
+            folder = layout.outputs_dir(config, model, dataset)
+            for row in read_outputs(config, model, dataset).itertuples():
                 if (dataset, row.source_id) in sources:
                     rows.append(
                         {
@@ -165,7 +168,7 @@ def write_images(folder: Path, images: dict[str, Shown], rng: np.random.Generato
 
 
 def make_kit(
-    params: dict[str, Any],
+    config: Config,
     models: list[str],
     datasets: list[str],
     criteria: list[str],
@@ -184,7 +187,7 @@ def make_kit(
     if key_path.resolve().is_relative_to(out.resolve()):
         raise UserError(f"the key {key_path} must not be inside the kit folder {out}")
     rng = np.random.default_rng(seed)
-    outputs, sources = collect_outputs(params, models, datasets)
+    outputs, sources = collect_outputs(config, models, datasets)
     trials = plan_trials(outputs, sources, models, criteria, comparisons, rng)
     study, key, images = build(trials, rng)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -211,7 +214,7 @@ def make_kit(
         "models": models,
         "datasets": datasets,
         "criteria": criteria,
-        "provenance": provenance.collect(params),
+        "provenance": provenance.collect(config),
     }
     atomic.write_text(key_path, json.dumps(key, indent=1, sort_keys=True) + "\n")
     return key

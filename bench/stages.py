@@ -1,0 +1,353 @@
+"""The stage table: each stage of the benchmark, what it reads, the settings that change its
+result, and what it writes; ``dvc.yaml`` and ``bench run``'s fingerprints both derive from it.
+
+:func:`stage_settings` computes, for every stage instance, the resolved settings its result
+depends on (after profiles, defaults and ``--set``; e.g. ``train.<model>``: image size, seed,
+training set, the model's settings, steps, batch size, sampling, precision switches). The
+``settings`` stage (``bench stages settings``, always run first under DVC) writes them to
+``<results>/settings.yaml``, and every DVC stage lists its own subtree of that file as
+params; ``bench run`` records the same subtree in each artefact's fingerprint. So a setting
+that changes a result (rates, loss weights, precision switches, seeds, data settings) reruns
+the same stages under both engines, and one that does not (log and checkpoint cadence,
+progress) reruns neither. ``dvc.yaml`` is generated from :data:`STAGES` by
+:func:`dvc_yaml` (``bench stages dvc-yaml``); a test keeps the committed file equal to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from bench import factory
+from bench.sampler import resolve_sampling
+
+if TYPE_CHECKING:
+    from bench.config import Config
+
+SETTINGS_FILE = "settings.yaml"
+"""Under ``paths.results``: the resolved settings of every stage (DVC's params file)."""
+
+
+# -- the settings each stage's result depends on ---------------------------------------------
+def data_settings(config: Config, spec_name: str) -> dict[str, Any]:
+    """A dataset spec's prepared folders: kind and options, image size, seed, its generator's
+    or the ingest's settings."""
+    spec = config.datasets[spec_name]
+    record: dict[str, Any] = {
+        "spec": spec.model_dump(mode="json", exclude={"seed"}),
+        "image_size": config.image_size,
+        "seed": config.dataset_seed(spec_name),
+    }
+    if spec.kind == "synthetic":
+        record["synthetic"] = config.synthetic.model_dump(mode="json")
+    else:
+        record["ingest"] = config.ingest.model_dump(mode="json")
+    return record
+
+
+def train_settings(config: Config, name: str) -> dict[str, Any]:
+    """What a model learns from (trained, fitted or adapted): its settings, the data it is
+    fitted on, and, for models the loop trains, steps, batch size, sampling and precision."""
+    cls = factory.model_class(name)
+    record: dict[str, Any] = {
+        "model": name,
+        "kind": cls.kind,
+        "image_size": config.image_size,
+        "seed": config.seed,
+        "train_dataset": config.train_dataset,
+        "settings": config.settings_of(name),
+    }
+    if cls.kind in ("trained", "adapted"):
+        training = config.training
+        record |= {
+            "steps": training.steps_for(name),
+            "batch_size": training.batch_size_for(name),
+            "sampling": resolve_sampling(training.sampling, cls.authors_sampling),
+            "bf16": training.bf16,
+            "cuda_fast": training.cuda_fast,
+        }
+    return record
+
+
+def adapt_settings(config: Config, name: str, dataset: str) -> dict[str, Any]:
+    """An adapted model on one dataset: its training settings, its bases and the target set."""
+    return train_settings(config, name) | {
+        "bases": factory.dependencies(config, name),
+        "target_dataset": dataset,
+    }
+
+
+def classifier_settings(config: Config) -> dict[str, Any]:
+    """The ECS classifier: its training settings, seed, image size and training set."""
+    return {
+        "image_size": config.image_size,
+        "seed": config.seed,
+        "train_dataset": config.train_dataset,
+        "settings": config.ecs_classifier.model_dump(mode="json"),
+    }
+
+
+def evaluate_settings(config: Config, name: str) -> dict[str, Any]:
+    """One model's outputs and scores over every evaluation set."""
+    return {
+        "model": name,
+        "train_dataset": config.train_dataset,
+        "eval_datasets": list(config.eval_datasets),
+        "targets": list(config.targets),
+        "seed": config.seed,
+        "metrics": {m: config.metric_settings_of(m) for m in config.metrics},
+        "evaluation": config.evaluation.model_dump(mode="json"),
+    }
+
+
+def report_settings(config: Config) -> dict[str, Any]:
+    """The tables, figures and report."""
+    return {
+        "models": config.table_models,
+        "train_dataset": config.train_dataset,
+        "eval_datasets": list(config.eval_datasets),
+        "targets": list(config.targets),
+        "metrics": list(config.metrics),
+        "seed": config.seed,
+        "evaluation": config.evaluation.model_dump(
+            mode="json", include={"bootstrap_resamples", "confidence"}
+        ),
+        "report": config.report.model_dump(mode="json"),
+    }
+
+
+def _nested(flat: dict[str, Any]) -> dict[str, Any]:
+    """``{"a.b": x}`` -> ``{"a": {"b": x}}``: a plugin's dotted key (``pkg.module.Class``) is a
+    nested path, so DVC's dotted ``train.${item.model}`` finds it."""
+    result: dict[str, Any] = {}
+    for key, value in flat.items():
+        node = result
+        *parents, last = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return result
+
+
+def stage_settings(config: Config) -> dict[str, Any]:
+    """The content of ``<results>/settings.yaml``: every stage instance's settings."""
+    return {
+        "data": {spec: data_settings(config, spec) for spec in config.datasets},
+        "train": _nested({m: train_settings(config, m) for m in config.models}),
+        "adapt": _nested(
+            {
+                m: {d: adapt_settings(config, m, d) for d in config.eval_datasets}
+                for m in config.adapted_models
+            }
+        ),
+        "ecs_classifier": classifier_settings(config),
+        "evaluate": _nested({m: evaluate_settings(config, m) for m in config.table_models}),
+        "report": report_settings(config),
+    }
+
+
+def settings_text(config: Config) -> str:
+    """:func:`stage_settings` as the YAML file DVC reads (sorted keys: byte-stable)."""
+    header = "# written by `bench stages settings` (the DVC `settings` stage): do not edit\n"
+    return header + yaml.safe_dump(stage_settings(config), sort_keys=True, width=4096)
+
+
+# -- the table dvc.yaml is generated from ----------------------------------------------------
+@dataclass(frozen=True)
+class Stage:
+    """One DVC stage (a matrix stage when ``matrix`` is set): command, inputs, settings, outputs.
+
+    ``settings``: the path of its subtree in the settings file (``${item.*}`` templated);
+    ``outs``: path -> DVC output options; ``matrix``: item name -> list in params.yaml.
+    """
+
+    name: str
+    cmd: str
+    doc: str
+    matrix: dict[str, str] = field(default_factory=dict)
+    deps: tuple[str, ...] = ()
+    settings: str | None = None
+    outs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    plots: dict[str, dict[str, Any]] = field(default_factory=dict)
+    always_changed: bool = False
+    needs_base: bool = False
+    """Adapted models: the generator adds each base model's checkpoint folder to ``deps``."""
+
+
+R, D, C = "${paths.results}", "${paths.data}", "${paths.checkpoints}"
+UNCACHED = {"cache": False}
+
+STAGES: tuple[Stage, ...] = (
+    Stage(
+        "settings",
+        "bench stages settings",
+        "the resolved settings of every stage (profiles, defaults); every stage below reads "
+        "its own part, so a setting reruns exactly the stages whose result it changes",
+        deps=("params.yaml",),
+        outs={f"{R}/{SETTINGS_FILE}": UNCACHED},
+        always_changed=True,
+    ),
+    Stage(
+        "weights",
+        "bench weights lock",
+        "pull and pin every pretrained file the configured datasets, models and metrics need",
+        outs={f"{R}/weights/{g}.json": UNCACHED for g in ("datasets", "models", "metrics")},
+        always_changed=True,
+    ),
+    Stage(
+        "data",
+        "bench data prepare",
+        "every dataset declared under `datasets:`",
+        deps=("datasets", f"{R}/weights/datasets.json"),
+        settings="data",
+        outs={D: UNCACHED},
+    ),
+    Stage(
+        "sources",
+        "bench sources",
+        "the code each model is made of (its import closure, plugins included), pinned",
+        outs={f"{R}/sources": UNCACHED},
+        always_changed=True,
+    ),
+    Stage(
+        "train",
+        "bench train --model ${item.model}",
+        "one stage per model; persist: an interrupted run resumes from train_state.pt",
+        matrix={"model": "models"},
+        deps=(
+            f"{D}/${{train_dataset}}",
+            f"{R}/sources/${{item.model}}.json",
+            "bench/train.py",
+            "bench/trainer.py",
+            "bench/sampler.py",
+        ),
+        settings="train.${item.model}",
+        outs={f"{C}/${{item.model}}": {"persist": True}},
+    ),
+    Stage(
+        "adapt",
+        "bench adapt --model ${item.model} --dataset ${item.dataset}",
+        "models adapted per dataset on its unlabelled images, after the models they adapt",
+        matrix={"model": "adapted_models", "dataset": "eval_datasets"},
+        deps=(
+            f"{D}/${{item.dataset}}",
+            f"{D}/${{train_dataset}}",
+            f"{R}/weights/models.json",
+            f"{R}/sources/${{item.model}}.json",
+            "bench/adapt.py",
+            "bench/trainer.py",
+            "bench/sampler.py",
+        ),
+        settings="adapt.${item.model}.${item.dataset}",
+        outs={f"{C}/${{item.model}}/${{item.dataset}}": {"persist": True}},
+        needs_base=True,
+    ),
+    Stage(
+        "ecs_classifier",
+        "bench classifier train",
+        "the ResNet-18 behind ECS, on the real training images",
+        deps=(
+            f"{D}/${{train_dataset}}",
+            "metrics/expression_classifier.py",
+            "bench/commands/classifier.py",
+            "bench/classifier.py",
+        ),
+        settings="ecs_classifier",
+        outs={f"{C}/ecs_classifier": {}},
+    ),
+    *(
+        Stage(
+            name,
+            "bench evaluate --model ${item.model} --synthesize",
+            f"{what} on every eval dataset, one process: start-up and evaluators paid once",
+            matrix={"model": models},
+            deps=(
+                f"{C}/${{item.model}}",
+                f"{C}/ecs_classifier",
+                D,
+                f"{R}/weights/metrics.json",
+                "metrics",
+                "bench/synthesize.py",
+                "bench/evaluate.py",
+            ),
+            settings="evaluate.${item.model}",
+            outs={
+                "${paths.outputs}/${item.model}": UNCACHED,
+                f"{R}/records/${{item.model}}": {},
+            },
+            metrics={f"{R}/metrics/${{item.model}}": UNCACHED},
+        )
+        for name, models, what in (
+            ("evaluate", "models", "a model"),
+            ("evaluate_adapted", "adapted_models", "an adapted model (its checkpoint per dataset)"),
+        )
+    ),
+    Stage(
+        "report",
+        "bench report",
+        "tables, figures and report.html from every current record",
+        deps=(f"{R}/records", f"{R}/metrics", C, f"{D}/${{train_dataset}}", "bench/report"),
+        settings="report",
+        outs={f"{R}/tables": UNCACHED, f"{R}/pdf": UNCACHED, f"{R}/report.html": UNCACHED},
+        plots={f"{R}/figures": UNCACHED},
+    ),
+)
+
+
+def _entries(paths: dict[str, dict[str, Any]]) -> list[Any]:
+    return [{path: dict(options)} if options else path for path, options in paths.items()]
+
+
+def dvc_yaml(config: Config) -> str:
+    """The ``dvc.yaml`` of :data:`STAGES` (adapted models' bases from their declarations)."""
+    bases = sorted({b for m in config.adapted_models for b in factory.dependencies(config, m)})
+    stages: dict[str, Any] = {}
+    for stage in STAGES:
+        body: dict[str, Any] = {}
+        if stage.matrix:
+            body["matrix"] = {item: f"${{{source}}}" for item, source in stage.matrix.items()}
+        body["cmd"] = stage.cmd
+        if stage.always_changed:
+            body["always_changed"] = True
+        deps = list(stage.deps) + ([f"{C}/{b}" for b in bases] if stage.needs_base else [])
+        if deps:
+            body["deps"] = deps
+        if stage.settings:
+            body["params"] = [{f"{R}/{SETTINGS_FILE}": [stage.settings]}]
+        for key, paths in (
+            ("outs", stage.outs),
+            ("metrics", stage.metrics),
+            ("plots", stage.plots),
+        ):
+            if paths:
+                body[key] = _entries(paths)
+        stages[stage.name] = body
+    header = (
+        "# Generated from bench/stages.py by `bench stages dvc-yaml`: edit the stage table there.\n"
+        "# The benchmark: settings -> weights, data, sources -> train (one stage per model),\n"
+        "# adapt, the ECS classifier -> evaluate (one stage per model) -> report.\n"
+        "# Run all: dvc repro    Fan out: dvc exp run --queue ... && dvc queue start -j N\n"
+    )
+    return header + yaml.safe_dump({"stages": stages}, sort_keys=False, width=4096)
+
+
+def stage_names(config: Config) -> list[str]:
+    """Every stage instance under DVC's naming (``train@<model>``, ``adapt@<model>-<dataset>``)."""
+    lists = {
+        "models": config.models,
+        "adapted_models": config.adapted_models,
+        "eval_datasets": config.eval_datasets,
+    }
+    names: list[str] = []
+    for stage in STAGES:
+        if not stage.matrix:
+            names.append(stage.name)
+            continue
+        combos: list[list[str]] = [[]]
+        for source in stage.matrix.values():
+            combos = [c + [v] for c in combos for v in lists[source]]
+        names += [f"{stage.name}@{'-'.join(c)}" for c in combos]
+    return names
