@@ -12,13 +12,13 @@ from bench import layout
 from bench.core import atomic, provenance
 from bench.core.progress import console
 from bench.evaluate import metric_columns, read_evaluation
-from bench.report import set_level
+from bench.report import pairwise, set_level
 from bench.report.columns import known_columns, label_columns
 from bench.report.confusion import confusion_figure, confusion_long
 from bench.report.figures import comparison_grid, per_expression_plot, save_figure
 from bench.report.html import DatasetSection, dataset_table, write_report_html
 from bench.report.pareto import pareto_figure, scatter_points
-from bench.report.tables import notes, sidecar_path, write_tables
+from bench.report.tables import REFERENCE_MODELS, notes, sidecar_path, write_tables
 from bench.synthesize import read_outputs, source_faces
 from datasets.manifest import read_manifest
 from metrics.aggregate import summarise
@@ -153,7 +153,11 @@ def report(params: dict[str, Any], models: list[str], datasets: list[str]) -> li
             "outputs": len(frame),
             "sources": frame["source_id"].nunique(),
         }
+    pairs = pairwise.compare(records, models, value_columns, **options)
+    top = pairwise.leaders(summary, pairs, columns, REFERENCE_MODELS)
+    not_ahead = pairwise.not_ahead(top)
     extra_notes = set_level.notes(level, columns) + adaptation_notes + imported_notes
+    extra_notes += [pairwise.footnote()] if not_ahead else []
     paths = write_tables(
         summary,
         per_expression,
@@ -168,7 +172,9 @@ def report(params: dict[str, Any], models: list[str], datasets: list[str]) -> li
         extra_notes=extra_notes,
         adapted=adapted,
         imported=imported,
+        not_ahead=not_ahead,
     )
+    paths += pairwise.write_pairwise(pairs, layout.tables_dir(params) / "pairwise.csv", record)
     sections = []
     targets = list(params["targets"])
     figure_sources = int((params.get("report") or {}).get("figure_sources", 3))
@@ -201,7 +207,14 @@ def report(params: dict[str, Any], models: list[str], datasets: list[str]) -> li
         section = DatasetSection(
             dataset,
             dataset_table(
-                summary, models, dataset, columns, set(level.missing), set(level.flags), adapted
+                summary,
+                models,
+                dataset,
+                columns,
+                set(level.missing),
+                set(level.flags),
+                adapted,
+                not_ahead,
             ),
             [
                 (
@@ -214,6 +227,7 @@ def report(params: dict[str, Any], models: list[str], datasets: list[str]) -> li
                 ),
             ],
         )
+        section.pairwise = pairwise.section_html(pairs, top, dataset, models, columns)
         points = scatter_points(summary, dataset, models)
         if points is not None:
             png, pdf = _figure_paths(params, f"pareto_{dataset}")
