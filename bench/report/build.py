@@ -12,13 +12,13 @@ from bench import fingerprint, layout
 from bench.core import atomic, provenance
 from bench.core.progress import console
 from bench.evaluate import metric_columns, read_evaluation
-from bench.report import set_level
+from bench.report import pairwise, set_level
 from bench.report.columns import known_columns, label_columns
 from bench.report.confusion import confusion_figure, confusion_long
 from bench.report.figures import comparison_grid, per_expression_plot, save_figure
 from bench.report.html import DatasetSection, dataset_table, write_report_html
 from bench.report.pareto import pareto_figure, scatter_points
-from bench.report.tables import notes, sidecar_path, write_tables
+from bench.report.tables import REFERENCE_MODELS, notes, sidecar_path, write_tables
 from bench.synthesize import read_outputs, source_faces
 from datasets.manifest import read_manifest
 from metrics.aggregate import summarise
@@ -155,7 +155,11 @@ def report(config: Config, models: list[str], datasets: list[str]) -> list[Path]
             "outputs": len(frame),
             "sources": frame["source_id"].nunique(),
         }
+    pairs = pairwise.compare(records, models, value_columns, **options)
+    top = pairwise.leaders(summary, pairs, columns, REFERENCE_MODELS)
+    not_ahead = pairwise.not_ahead(top)
     extra_notes = set_level.notes(level, columns) + adaptation_notes + imported_notes
+    extra_notes += [pairwise.footnote()] if not_ahead else []
     paths = write_tables(
         summary,
         per_expression,
@@ -170,7 +174,9 @@ def report(config: Config, models: list[str], datasets: list[str]) -> list[Path]
         extra_notes=extra_notes,
         adapted=adapted,
         imported=imported,
+        not_ahead=not_ahead,
     )
+    paths += pairwise.write_pairwise(pairs, layout.tables_dir(params) / "pairwise.csv", record)
     sections = []
     targets = list(config.targets)
     figure_sources = config.report.figure_sources
@@ -203,7 +209,14 @@ def report(config: Config, models: list[str], datasets: list[str]) -> list[Path]
         section = DatasetSection(
             dataset,
             dataset_table(
-                summary, models, dataset, columns, set(level.missing), set(level.flags), adapted
+                summary,
+                models,
+                dataset,
+                columns,
+                set(level.missing),
+                set(level.flags),
+                adapted,
+                not_ahead,
             ),
             [
                 (
@@ -216,6 +229,7 @@ def report(config: Config, models: list[str], datasets: list[str]) -> list[Path]
                 ),
             ],
         )
+        section.pairwise = pairwise.section_html(pairs, top, dataset, models, columns)
         points = scatter_points(summary, dataset, models)
         if points is not None:
             png, pdf = _figure_paths(config, f"pareto_{dataset}")

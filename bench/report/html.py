@@ -25,11 +25,13 @@ BOLD = ("\x02", "\x03")
 
 @dataclass
 class DatasetSection:
-    """One dataset's part of the page: its table (HTML) and its figures (caption, PNG path)."""
+    """One dataset's part of the page: its table (HTML), its figures (caption, PNG path) and
+    its paired comparisons (HTML, :func:`bench.report.pairwise.section_html`)."""
 
     name: str
     table: str
     figures: list[tuple[str, Path]] = field(default_factory=list)
+    pairwise: str = ""
 
 
 def dataset_table(
@@ -40,10 +42,13 @@ def dataset_table(
     missing: set[tuple[str, str, str]],
     flagged: set[tuple[str, str, str]],
     adapted: set[tuple[str, str]],
+    not_ahead: set[tuple[str, str, str]] | None = None,
 ) -> str:
     """The comparison table of one dataset as an HTML ``<table id="table-<dataset>">``, cells
-    as in the Markdown table (mean ± half-interval, best in bold, †, ‡, missing)."""
-    table = wide_table(summary, models, [dataset], columns, BOLD, missing, flagged, adapted)
+    as in the Markdown table (mean ± half-interval, best in bold, †, ‡, ≈, missing)."""
+    table = wide_table(
+        summary, models, [dataset], columns, BOLD, missing, flagged, adapted, not_ahead=not_ahead
+    )
     table.columns = [metric for _, metric in table.columns]
     html = table.to_html(escape=True, table_id=f"table-{dataset}", classes="comparison")
     return html.replace(BOLD[0], "<strong>").replace(BOLD[1], "</strong>")

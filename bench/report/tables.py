@@ -3,7 +3,8 @@
 Cells are ``mean ± h`` with ``h`` the half-width of the 95% bootstrap interval;
 set-level values without an interval (FID, KID) show the value alone, ``†``
 marks a flagged value (e.g. FID on fewer than 2,048 images), ``‡`` a cell whose
-model saw that dataset's unlabelled images in training (DAI2I) and ``missing`` a
+model saw that dataset's unlabelled images in training (DAI2I), ``≈`` a best cell not
+significantly ahead of the second (:mod:`bench.report.pairwise`) and ``missing`` a
 metric that could not run (reason in a footnote). The best non-reference model
 per column is bold (Markdown and LaTeX). The CSV keeps the numbers unformatted
 (long format) and reads with a plain ``pandas.read_csv``: its provenance is a
@@ -56,6 +57,7 @@ LATEX_SPECIAL = {
     "†": "$^\\dagger$",
     "‡": "$^\\ddagger$",
     "§": "\\S{}",
+    "≈": "$\\approx$",
 }
 
 
@@ -90,11 +92,13 @@ def wide_table(
     flagged: set[tuple[str, str, str]] | None = None,
     adapted: set[tuple[str, str]] | None = None,
     imported: set[str] | None = None,
+    not_ahead: set[tuple[str, str, str]] | None = None,
 ) -> pd.DataFrame:
     """Formatted wide table: index = model, columns = (dataset, metric ↑/↓).
 
     ``missing`` cells read ``missing``; ``flagged`` cells get a ``†``; cells of
-    ``adapted`` (model, dataset) pairs get a ``‡``; ``imported`` models' rows a ``§``.
+    ``adapted`` (model, dataset) pairs get a ``‡``; ``imported`` models' rows a ``§``;
+    best cells in ``not_ahead`` (not significantly ahead of the second) a ``≈``.
     """
     best = best_models(summary, columns)
     cells = {(r.model, r.dataset, r.metric): r for r in summary.itertuples()}
@@ -111,6 +115,8 @@ def wide_table(
                     text = "missing"
                 if key in best and text not in ("n/a", "missing"):
                     text = f"{bold[0]}{text}{bold[1]}"
+                    if not_ahead and key in not_ahead:
+                        text += "≈"
                 if flagged and key in flagged and text not in ("n/a", "missing"):
                     text += "†"
                 if adapted and (model, dataset) in adapted and text not in ("n/a", "missing"):
@@ -167,20 +173,31 @@ def write_tables(
     extra_notes: list[str] | None = None,
     adapted: set[tuple[str, str]] | None = None,
     imported: set[str] | None = None,
+    not_ahead: set[tuple[str, str, str]] | None = None,
 ) -> list[Path]:
     """Write comparison.{csv,md,tex} and per_expression.csv, each CSV with its provenance
     sidecar (:func:`sidecar_path`); return the paths.
 
     ``missing`` / ``flagged``: (model, dataset, metric) cells shown as ``missing``
     or with a ``†``; ``adapted`` (model, dataset) cells get a ``‡``; ``imported`` models'
-    rows a ``§``; ``extra_notes`` are appended to the footnotes.
+    rows a ``§``; best cells in ``not_ahead`` a ``≈``; ``extra_notes`` are appended to the
+    footnotes.
     """
     footnotes = notes(datasets_info, record.get("profile", ""), extra_notes)
     csv_text = summary.to_csv(index=False, lineterminator="\n", float_format="%.6g")
     per_expr_text = per_expression.to_csv(index=False, lineterminator="\n", float_format="%.6g")
     sidecar = json.dumps(record, indent=2, sort_keys=True) + "\n"
     md_table = wide_table(
-        summary, models, datasets, columns, ("**", "**"), missing, flagged, adapted, imported
+        summary,
+        models,
+        datasets,
+        columns,
+        ("**", "**"),
+        missing,
+        flagged,
+        adapted,
+        imported,
+        not_ahead,
     )
     flat = md_table.copy()
     flat.columns = [f"{d}: {m}" for d, m in flat.columns]
@@ -194,7 +211,16 @@ def write_tables(
         + " -->\n"
     )
     tex_table = wide_table(
-        summary, models, datasets, columns, ("\\textbf{", "}"), missing, flagged, adapted, imported
+        summary,
+        models,
+        datasets,
+        columns,
+        ("\\textbf{", "}"),
+        missing,
+        flagged,
+        adapted,
+        imported,
+        not_ahead,
     )
     tex_table.columns = tex_table.columns.map(lambda key: tuple(latex_text(k) for k in key))
     tex_table.index = tex_table.index.map(latex_text)
@@ -207,6 +233,7 @@ def write_tables(
         label="tab:comparison",
     )
     latex = latex.replace("±", "$\\pm$").replace("†", "$^\\dagger$").replace("‡", "$^\\ddagger$")
+    latex = latex.replace("≈", "$\\approx$")
     latex = as_comment(record, "% ") + latex
     paths = []
     for name, text in (
