@@ -176,7 +176,7 @@ def report(config: Config, models: list[str], datasets: list[str]) -> list[Path]
         imported=imported,
         not_ahead=not_ahead,
     )
-    paths += pairwise.write_pairwise(pairs, layout.tables_dir(params) / "pairwise.csv", record)
+    paths += pairwise.write_pairwise(pairs, layout.tables_dir(config) / "pairwise.csv", record)
     sections = []
     targets = list(config.targets)
     figure_sources = config.report.figure_sources
