@@ -8,7 +8,7 @@ import pytest
 from fake_outputs import fake_project, fake_records
 from scipy import stats
 
-from bench.config import load_params
+from bench.config import load_config, updated
 from bench.report import pairwise, report
 from metrics.base import Column
 
@@ -208,8 +208,9 @@ def test_paired_set_bootstrap_resamples_source_faces_for_both_models():
 
 def test_report_writes_pairwise_csv_and_marks_the_table(tmp_path):
     models = ["identity", "mr", "stargan"]
-    params = load_params(fake_project(tmp_path, models))
-    params["metrics"] = ["ecs_fer", "fss", "l1"]
+    params = updated(
+        load_config(fake_project(tmp_path, models)), {"metrics": ["ecs_fer", "fss", "l1"]}
+    )
     # 6 images per model: the smallest exact p is 2 / 2^6, 3 / 32 after Holm over 3 pairs, so
     # no leader can be significantly ahead and every best cell carries the marker
     fake_records(params, {"identity": (0.05, 0.99), "mr": (0.4, 0.8), "stargan": (0.8, 0.79)})
