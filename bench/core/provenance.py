@@ -59,9 +59,9 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def params_digest(params: dict[str, Any]) -> str:
+def params_digest(record: dict[str, Any]) -> str:
     """Short sha256 of the resolved params (canonical JSON)."""
-    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
 
 
 class Configuration(Protocol):
