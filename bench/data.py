@@ -125,8 +125,10 @@ def _prepare_one(params: dict[str, Any], name: str, spec: dict[str, Any]) -> lis
     ingest = params.get("ingest", {})
     root = Path(spec["root"]).expanduser()
     if kind == "cfee":
+        from datasets.align import FaceAligner
         from datasets.cfee import ingest_cfee
 
+        aligner = FaceAligner(size, min_face_px=int(ingest.get("min_face_px", 40)))
         with progress_bar(f"CFEE ingest -> {out}", None) as advance:
             summary = ingest_cfee(
                 root,
@@ -134,6 +136,7 @@ def _prepare_one(params: dict[str, Any], name: str, spec: dict[str, Any]) -> lis
                 image_size=size,
                 test_fraction=float(spec.get("test_fraction", 0.2)),
                 seed=seed,
+                aligner=aligner,
                 progress=advance,
             )
     else:
