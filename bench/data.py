@@ -105,8 +105,10 @@ def _prepare_one(config: Config, name: str, spec: DatasetSpec) -> list[Path]:
             )
     root = Path(spec.root).expanduser()
     if spec.kind == "cfee":
+        from datasets.align import FaceAligner
         from datasets.cfee import ingest_cfee
 
+        aligner = FaceAligner(size, min_face_px=config.ingest.min_face_px)
         with progress_bar(f"CFEE ingest -> {out}", None) as advance:
             summary = ingest_cfee(
                 root,
@@ -114,6 +116,7 @@ def _prepare_one(config: Config, name: str, spec: DatasetSpec) -> list[Path]:
                 image_size=size,
                 test_fraction=spec.test_fraction,
                 seed=seed,
+                aligner=aligner,
                 progress=advance,
             )
     else:
