@@ -95,6 +95,7 @@ def _mount_subcommands() -> None:
         perf_baselines,
         perf_models,
         perf_train,
+        score,
         stages,
         study,
         weights,
@@ -114,6 +115,7 @@ def _mount_subcommands() -> None:
     for group in (perf, perf_models, perf_baselines, perf_train):
         perf_app.registered_commands += group.app.registered_commands
     app.add_typer(perf_app, name="perf")
+    app.command("score")(score.score_command)
 
 
 _mount_subcommands()

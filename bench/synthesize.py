@@ -41,9 +41,13 @@ GENERATOR_FILE = "generator.json"
 
 def generator_checkpoint(config: Config, model_name: str, dataset: str) -> Path:
     """The checkpoint that translates ``dataset``: the model's own one for that dataset when
-    the model adapts per dataset (``bench adapt``), else the one trained on ``train_dataset``."""
+    the model adapts per dataset (``bench adapt``), else the one trained on ``train_dataset``.
+    A row of ``bench score`` has none: its ``outputs.csv`` made it (:mod:`bench.scored`)."""
+    from bench.scored import is_scored_name
     from models.registry import MODELS
 
+    if is_scored_name(model_name):
+        return layout.outputs_dir(config, model_name, dataset) / OUTPUTS_MANIFEST
     adapted = MODELS.load(model_name).adapts_per_dataset
     return layout.checkpoint_path(config, model_name, dataset if adapted else None)
 

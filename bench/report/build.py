@@ -12,7 +12,7 @@ from bench import fingerprint, layout
 from bench.core import atomic, provenance
 from bench.core.progress import console
 from bench.evaluate import metric_columns, read_evaluation
-from bench.report import pairwise, set_level
+from bench.report import pairwise, scored, set_level
 from bench.report.columns import known_columns, label_columns
 from bench.report.confusion import confusion_figure, confusion_long
 from bench.report.figures import comparison_grid, per_expression_plot, save_figure
@@ -122,7 +122,9 @@ def confusion_outputs(
 def report(config: Config, models: list[str], datasets: list[str]) -> list[Path]:
     """Write results/tables/*, results/figures/* and results/report.html for ``models`` x
     ``datasets``; return the paths."""
-    per_pair = [read_evaluation(config, m, d) for m in models for d in datasets]
+    absent = scored.absent_pairs(config, models, datasets)  # `bench score` rows: where scored
+    covered = [(m, d) for m in models for d in datasets if (m, d) not in absent]
+    per_pair = [read_evaluation(config, m, d) for m, d in covered]
     records = pd.concat(per_pair, ignore_index=True)
     record = report_record(config, per_pair)
     columns = known_columns(config.metrics)
@@ -144,12 +146,16 @@ def report(config: Config, models: list[str], datasets: list[str]) -> list[Path]
     )
     adapted, adaptation_notes = adaptation_marks(per_pair)
     imported, imported_notes = imported_marks(per_pair)
+    scored_rows, scored_notes = scored.scored_marks(per_pair)
+    imported, imported_notes = imported | scored_rows, imported_notes + scored_notes
     summary["target_images_in_training"] = [
         (m, d) in adapted for m, d in zip(summary["model"], summary["dataset"], strict=True)
     ]
     info = {}
     for frame in per_pair:
         name = frame["dataset"].iloc[0]
+        if name in info:  # the first model's counts (a scored row may have fewer)
+            continue
         info[name] = {
             "ood": bool(frame.attrs.get("ood")),
             "outputs": len(frame),
@@ -194,12 +200,13 @@ def report(config: Config, models: list[str], datasets: list[str]) -> list[Path]
             if (r.subject, t) in real_file
         }
         output_file = {}
-        for model in models:
+        present = [m for m in models if (m, dataset) not in absent]
+        for model in present:
             out_root = layout.outputs_dir(config, model, dataset)
             for r in read_outputs(config, model, dataset).itertuples():
                 output_file[(model, r.source_id, r.target_expression)] = out_root / r.file
         grid = comparison_grid(
-            dataset, sources, targets, models, output_file, input_file, reference_file
+            dataset, sources, targets, present, output_file, input_file, reference_file
         )
         paths += save_figure(grid, *_figure_paths(config, f"comparison_{dataset}"), record)
         subset = records[records["dataset"] == dataset]
@@ -210,7 +217,7 @@ def report(config: Config, models: list[str], datasets: list[str]) -> list[Path]
             dataset,
             dataset_table(
                 summary,
-                models,
+                present,
                 dataset,
                 columns,
                 set(level.missing),
@@ -249,7 +256,7 @@ def report(config: Config, models: list[str], datasets: list[str]) -> list[Path]
     from models.registry import MODELS
 
     for model in models:  # models with intermediate outputs (the paper's Figure 3)
-        if not MODELS.load(model).stage_names:
+        if model in scored_rows or not MODELS.load(model).stage_names:
             continue
         dataset = config.train_dataset
         png, pdf = _figure_paths(config, f"stages_{model}_{dataset}")
@@ -260,6 +267,6 @@ def report(config: Config, models: list[str], datasets: list[str]) -> list[Path]
     footnotes = notes(info, record.get("profile", ""), extra_notes)
     html = layout.tables_dir(config).parent / "report.html"
     paths.append(write_report_html(html, sections, general, footnotes, record))
-    fingerprint.write_report_fingerprint(config, [(m, d) for m in models for d in datasets])
+    fingerprint.write_report_fingerprint(config, covered)
     console.print(f"report: {len(paths)} files under {layout.tables_dir(config).parent}")
     return paths

@@ -18,6 +18,7 @@ from bench.core.errors import UserError
 from bench.core.hashing import sha256_file
 from bench.core.progress import console
 from bench.evaluate import read_records
+from bench.scored import scored_names
 from bench.synthesize import generator_checkpoint
 
 if TYPE_CHECKING:
@@ -52,6 +53,11 @@ def current_scope(
         d for d in all_datasets if d in datasets or (all(current[d]) if models else any(current[d]))
     ]
     kept_models = [m for m in all_models if all(reasons[m, d] is None for d in kept_datasets)]
+    kept_models += [  # rows of `bench score`: on the datasets they were scored on (bench/score.py)
+        m
+        for m in scored_names(config)
+        if m not in kept_models and any(stale_reason(config, m, d) is None for d in kept_datasets)
+    ]
     if not kept_models or not kept_datasets:
         (model, dataset), reason = next((k, r) for k, r in reasons.items() if r)
         raise UserError(
