@@ -193,6 +193,7 @@ def test_dvc_reads_params_only_through_the_settings_file_and_the_top_level_lists
     assert used - {"item"} <= set(TOP_LEVEL_ONLY), used
 
 
+@pytest.mark.slow  # ~3 min on 2 cores (a real `dvc repro`, then ~200 leaves): run by .ci/run
 def test_every_leaf_setting_reruns_the_same_stages_under_dvc_and_bench_run(project, monkeypatch):
     """Each leaf of params.yaml changed alone: the stages `dvc status` names (after the settings
     stage) equal those `bench run --dry-run` names. A leaf whose change leaves settings.yaml
