@@ -65,6 +65,7 @@ def test_run_identity_writes_tables_figures_and_is_byte_identical(params_file, t
         "per_expression.provenance.json",
         "pairwise.csv",  # one model: the header only (no pair to compare)
         "pairwise.provenance.json",
+        "report.fingerprint.json",  # what the tables were made from (bench run reuses them)
     }
     for table in sorted(results.rglob("*.csv")):  # plain pandas, provenance in the sidecar
         first = ["dataset", "metric"] if table.name == "pairwise.csv" else ["model", "dataset"]

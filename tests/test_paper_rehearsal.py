@@ -189,6 +189,7 @@ def test_cfee_ingest_applies_ingest_min_face_px(tmp_path):
     params = tiny_params(tmp_path)
     params["datasets"] = {"cfee": {"kind": "cfee", "root": str(cfee)}}
     params["train_dataset"] = "cfee"
+    params["eval_datasets"] = ["cfee"]
     params["ingest"]["min_face_px"] = 100  # the tree's faces are about 90 px (detector box)
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(params))
