@@ -396,7 +396,7 @@ def train_command(
     from bench.weights_lock import pull_assets
 
     config = load_config_from(params_file, profile, sets)
-    pull_assets(config, ["models"])
+    pull_assets(config, ["models"], models=[model])
     console.print(f"checkpoint: {train(config, model, _device(config, device), fresh=fresh)}")
 
 
@@ -422,7 +422,7 @@ def adapt_command(
     from bench.weights_lock import pull_assets
 
     config = load_config_from(params_file, profile, sets)
-    pull_assets(config, ["models"])
+    pull_assets(config, ["models"], models=[model])
     path = adapt(config, model, dataset, _device(config, device), fresh=fresh)
     console.print(f"checkpoint: {path}")
 
@@ -441,7 +441,7 @@ def synthesize_command(
     from bench.weights_lock import pull_assets
 
     config = load_config_from(params_file, profile, sets)
-    pull_assets(config, ["models"])
+    pull_assets(config, ["models"], models=[model])
     console.print(f"outputs: {synthesize(config, model, dataset, _device(config, device))}")
 
 
@@ -476,7 +476,7 @@ def evaluate_command(
     from bench.weights_lock import pull_assets
 
     config = load_config_from(params_file, profile, sets)
-    pull_assets(config, ["models", "metrics"] if synthesize else ["metrics"])
+    pull_assets(config, ["models", "metrics"] if synthesize else ["metrics"], models=[model])
     datasets = check_dataset_names(config, dataset or config.eval_datasets)
     paths = evaluate_datasets(
         config,

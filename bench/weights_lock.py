@@ -142,13 +142,21 @@ def pull_assets(
     config: Config,
     groups: list[str] | tuple[str, ...] = GROUPS,
     offline: bool | None = None,
+    models: list[str] | None = None,
 ) -> dict[str, dict[str, str]]:
     """Pull what the configuration needs of ``groups`` into the cache (no lock file written):
     each command does this first, so any command works on a fresh machine. Unless offline
     (``offline`` or ``$FES_BENCH_OFFLINE``); a failed download is one line and is not retried
-    until ``bench weights pull``. Returns asset -> lock entry."""
+    until ``bench weights pull``. ``models``: only these models' files for the ``models``
+    group (a command about one model). Returns asset -> lock entry."""
     offline = offline_from_env() if offline is None else offline
     needed = needed_assets(config)
+    if models is not None:
+        from models.registry import MODELS
+
+        needed["models"] = sorted(
+            {a for m in models for a in MODELS.load(m).weights(**config.settings_of(m))}
+        )
     names = [name for group in groups for name in needed[group]]
     entries = {name: _entry(name, pull=not offline) for name in names}
     for name, entry in entries.items():

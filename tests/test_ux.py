@@ -20,7 +20,8 @@ from conftest import REPO, tiny_params
 
 def bench_process(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.Popen:
     """Start the real console entry point (exit codes and messages are the user's)."""
-    environment = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", **(env or {})}
+    environment = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    environment |= {"FES_BENCH_OFFLINE": "1", **(env or {})}  # tests never reach the network
     return subprocess.Popen(
         [sys.executable, "-m", "bench.cli", *args],
         stdout=subprocess.PIPE,
