@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from bench.commands.listing import JsonFlag, print_rows
 from bench.commands.options import (
     DeviceOpt,
     ParamsOpt,
@@ -121,15 +122,46 @@ def _mount_subcommands() -> None:
 _mount_subcommands()
 
 
-@app.command("models")
-def models_command() -> None:
-    """List the registered models (table rows), whether they need training and where each comes from
-    (built-in, entry point of an installed package, or ad hoc package.module:Class)."""
-    from rich.table import Table
+def _print_version(value: bool) -> None:
+    if value:
+        from bench import __version__
 
+        typer.echo(f"fes-bench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
+    wait: Annotated[
+        float | None,
+        typer.Option(
+            "--wait",
+            metavar="SECONDS",
+            help="when another bench command is writing this project (results/.bench.lock), "
+            "wait up to SECONDS for it instead of exiting with code 2 (also $FES_BENCH_WAIT)",
+        ),
+    ] = None,
+) -> None:
+    """fes-bench: one writing command at a time per project (see --wait)."""
+    from bench.core import lock
+
+    lock.wait_seconds = wait
+
+
+@app.command("models")
+def models_command(as_json: JsonFlag = False) -> None:
+    """List the registered models (table rows), whether they need training and where each comes from
+    (built-in, entry point of an installed package, or ad hoc package.module:Class). Printed to
+    stdout: a table on a terminal, tab-separated when piped, JSON with --json."""
     from models.registry import MODELS
 
-    table = Table("model", "training", "source", "description")
+    rows = []
     for name in MODELS.names():
         cls = MODELS.load(name)
         if cls.adapts_per_dataset:
@@ -137,30 +169,36 @@ def models_command() -> None:
         else:
             training = "bench train" if cls.trainable else "none"
         summary = (cls.__doc__ or "").strip().splitlines() or [""]
-        table.add_row(name, training, MODELS.origin(name), summary[0])
-    console.print(table)
+        rows.append(
+            {
+                "model": name,
+                "training": training,
+                "source": MODELS.origin(name),
+                "description": summary[0],
+            }
+        )
+    print_rows(rows, ["model", "training", "source", "description"], as_json)
 
 
 @app.command("metrics")
-def metrics_command() -> None:
-    """List the registered metrics with their columns, direction, range and where each comes from."""
-    from rich.table import Table
-
+def metrics_command(as_json: JsonFlag = False) -> None:
+    """List the registered metrics with their columns, direction, range and where each comes from
+    (stdout: a table on a terminal, tab-separated when piped, JSON with --json)."""
     from metrics.registry import METRICS
 
-    table = Table("metric", "source", "column", "better", "range", "description")
-    for name in METRICS.names():
-        for column in METRICS.load(name).all_columns():
-            better = "higher" if column.higher_is_better else "lower"
-            table.add_row(
-                name,
-                METRICS.origin(name),
-                column.name,
-                better,
-                str(column.value_range),
-                column.description,
-            )
-    console.print(table)
+    rows = [
+        {
+            "metric": name,
+            "source": METRICS.origin(name),
+            "column": column.name,
+            "better": "higher" if column.higher_is_better else "lower",
+            "range": str(column.value_range),
+            "description": column.description,
+        }
+        for name in METRICS.names()
+        for column in METRICS.load(name).all_columns()
+    ]
+    print_rows(rows, ["metric", "source", "column", "better", "range", "description"], as_json)
 
 
 @data_app.command("prepare")
@@ -242,30 +280,58 @@ def data_folder(
             "and `dvc repro` include it"
         ),
     ] = True,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace", help="ingest over an existing set of that name (a folder set only)"
+        ),
+    ] = False,
     params_file: ParamsOpt = None,
     profile: ProfileOpt = None,
     sets: SetOpt = None,
 ) -> None:
     """Ingest any folder of photos as an OOD set at the profile's image size and declare it.
 
-    Every skipped file is listed in data/<name>/ingest_report.csv. Then
-    `bench run --datasets <name>` runs every model on it.
+    Pulls the face aligner's weights first. All or nothing: the set is ingested into a
+    staging folder, swapped into data/<name> when complete, and only then declared in
+    params.yaml. Every file (a skipped one with its reason, e.g. a symlink out of the
+    folder) is listed in data/<name>/ingest_report.csv. Then `bench run --datasets <name>`
+    runs every model on it.
     """
+    from bench import layout
     from bench.config import params_path, updated
     from bench.data import declare_folder_dataset, prepare
 
+    layout.check_dataset_name(name)
     if not src.expanduser().is_dir():
         raise UserError(f"{src} is not a folder of photos")
     config = load_config_from(params_file, profile, sets)
+    declared = config.declared_datasets().get(name)
+    folder = layout.dataset_dir(config, name)
+    if declared and (declared[0] != name or config.datasets[name].kind != "folder"):
+        raise UserError(
+            f"dataset {name!r} is made by the {declared[0]!r} spec of params.yaml; "
+            "choose another --name"
+        )
+    if (declared or folder.exists()) and not replace:
+        where = "declared in params.yaml" if declared else f"{folder} exists"
+        raise UserError(
+            f"dataset {name!r} already exists ({where}); choose another --name, "
+            "or pass --replace to ingest over it"
+        )
+    root = str(src.expanduser().resolve())
+    staged = updated(config, {f"datasets.{name}": {"kind": "folder", "root": root}})
+    try:
+        prepare(staged, [name])
+    except OSError as error:
+        where = error.filename or config.root("data")
+        raise UserError(f"cannot write the dataset at {where}: {error.strerror}") from error
+    console.print(f"prepared {folder}")
     if declare:
         path = params_path(params_file)
-        if declare_folder_dataset(path, name, src.expanduser().resolve()):
+        if declare_folder_dataset(path, name, Path(root), replace=replace):
             console.print(f"declared {name} in {path} (datasets.{name}, eval_datasets)")
-        config = load_config_from(params_file, profile, sets)
-    else:
-        root = str(src.expanduser().resolve())
-        config = updated(config, {f"datasets.{name}": {"kind": "folder", "root": root}})
-    prepare(config, [name])
+        console.print(f"next: bench run --datasets {name}")
 
 
 def _print_summary(summary: Any) -> None:
@@ -329,8 +395,10 @@ def train_command(
     several GPUs: torchrun --nproc_per_node N -m bench.cli train --model M.
     """
     from bench.train import train
+    from bench.weights_lock import pull_assets
 
     config = load_config_from(params_file, profile, sets)
+    pull_assets(config, ["models"], models=[model])
     console.print(f"checkpoint: {train(config, model, _device(config, device), fresh=fresh)}")
 
 
@@ -353,8 +421,10 @@ def adapt_command(
     training dataset itself nothing is adapted: the checkpoint is the base translator.
     """
     from bench.adapt import adapt
+    from bench.weights_lock import pull_assets
 
     config = load_config_from(params_file, profile, sets)
+    pull_assets(config, ["models"], models=[model])
     path = adapt(config, model, dataset, _device(config, device), fresh=fresh)
     console.print(f"checkpoint: {path}")
 
@@ -370,8 +440,10 @@ def synthesize_command(
 ) -> None:
     """Translate every neutral test face of a dataset to every target expression."""
     from bench.synthesize import synthesize
+    from bench.weights_lock import pull_assets
 
     config = load_config_from(params_file, profile, sets)
+    pull_assets(config, ["models"], models=[model])
     console.print(f"outputs: {synthesize(config, model, dataset, _device(config, device))}")
 
 
@@ -403,8 +475,10 @@ def evaluate_command(
     Example (what each DVC evaluate stage runs): `bench evaluate --model reggan --synthesize`."""
     from bench.data import check_dataset_names
     from bench.evaluate import evaluate_datasets
+    from bench.weights_lock import pull_assets
 
     config = load_config_from(params_file, profile, sets)
+    pull_assets(config, ["models", "metrics"] if synthesize else ["metrics"], models=[model])
     datasets = check_dataset_names(config, dataset or config.eval_datasets)
     paths = evaluate_datasets(
         config,
@@ -446,6 +520,7 @@ def report_command(
         report(config, chosen_models, chosen_datasets)
     else:
         report(config, *current_scope(config, [], []))
+    print_outcome(config)
 
 
 @app.command("run")
@@ -496,7 +571,7 @@ def run_command(
     from bench.weights_lock import offline_from_env
     from metrics.registry import METRICS
 
-    config = load_config_from(params_file, profile, sets)
+    config = load_config_from(params_file, profile, sets, writes=not dry_run)
     changes: dict[str, Any] = {}
     if metrics:
         changes["metrics"] = METRICS.parse(metrics)
@@ -519,6 +594,17 @@ def run_command(
         device=_device(config, device),
         offline=offline or offline_from_env(),
     )
+    print_outcome(config)
+
+
+def print_outcome(config: Config) -> None:
+    """The first dataset's comparison table (Markdown, stdout) and where the report is."""
+    from bench.report.glance import first_table
+
+    table = first_table(config)
+    if table:
+        typer.echo(table)
+    console.print(f"report: {config.root('results') / 'report.html'}", highlight=False)
 
 
 def passive_openmp() -> None:

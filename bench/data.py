@@ -11,11 +11,14 @@
 from __future__ import annotations
 
 import difflib
+import shutil
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench import fingerprint, layout
 from bench.config.schema import DATASET_NAME
+from bench.core import atomic
 from bench.core.errors import UserError
 from bench.core.progress import console, progress_bar
 
@@ -71,81 +74,122 @@ def prepare(config: Config, specs: list[str] | None = None) -> list[Path]:
             raise UserError(
                 f"no dataset spec {spec_name!r} in params; declared: {', '.join(declared)}"
             )
-        for name in spec_outputs(config, spec_name):
-            fingerprint.clear_data_fingerprint(layout.dataset_dir(config, name))
-        roots = _prepare_one(config, spec_name, declared[spec_name])
-        record = fingerprint.data_fingerprint(config, spec_name)
-        for root in roots:
-            fingerprint.write_data_fingerprint(root, record)
-        written += roots
+        written += _prepare_one(config, spec_name, declared[spec_name])
     return written
 
 
 def _prepare_one(config: Config, name: str, spec: DatasetSpec) -> list[Path]:
-    size = config.image_size
-    seed = config.dataset_seed(name)
+    """Prepare one spec all or nothing: everything is written into a staging folder beside
+    ``data/<name>`` and swapped in only when complete (a failure or a kill leaves the previous
+    folders as they were)."""
     out = layout.dataset_dir(config, name)
-    if spec.kind == "synthetic":
-        from datasets.synthetic import generate
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for dataset in spec_outputs(config, name):
+        atomic.clean_stale_dirs(layout.dataset_dir(config, dataset))
+    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{name}.staging-"))
+    try:
+        record = fingerprint.data_fingerprint(config, name)
+        if spec.kind == "synthetic":
+            built = _generate_synthetic(config, name, staging)
+            for root in built:
+                fingerprint.write_data_fingerprint(root, record)
+                atomic.replace_dir(root, out.parent / root.name)
+            return [out.parent / root.name for root in built]
+        try:
+            summary = _ingest(config, name, spec, staging / name, out)
+        except UserError as error:
+            raise UserError(_keep_failed_report(error, staging / name, out)) from None
+        fingerprint.write_data_fingerprint(staging / name, record)
+        atomic.replace_dir(staging / name, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    console.print(
+        f"{name}: {summary.ingested} ingested, {summary.skipped} skipped "
+        f"({', '.join(f'{k}: {v}' for k, v in summary.reasons.items()) or 'none'}); "
+        f"report: {out / summary.report_path.name}",
+        soft_wrap=True,
+    )
+    for note in summary.notes:
+        console.print(f"note: {note}", soft_wrap=True)
+    return [out]
 
-        syn = config.synthetic
-        total = (syn.train_subjects + syn.test_subjects) * 7 * syn.images_per_expression
-        total += syn.ood_subjects * 7 * len(syn.styles)
-        with progress_bar(f"synthetic faces ({size} px)", total) as advance:
-            return generate(
-                out.parent,
-                seed=seed,
-                image_size=size,
-                train_subjects=syn.train_subjects,
-                test_subjects=syn.test_subjects,
-                ood_subjects=syn.ood_subjects,
-                images_per_expression=syn.images_per_expression,
-                styles=list(syn.styles),
-                progress=advance,
-            )
+
+def _generate_synthetic(config: Config, name: str, parent: Path) -> list[Path]:
+    from datasets.synthetic import generate
+
+    syn, size = config.synthetic, config.image_size
+    total = (syn.train_subjects + syn.test_subjects) * 7 * syn.images_per_expression
+    total += syn.ood_subjects * 7 * len(syn.styles)
+    with progress_bar(f"synthetic faces ({size} px)", total) as advance:
+        return generate(
+            parent,
+            seed=config.dataset_seed(name),
+            image_size=size,
+            train_subjects=syn.train_subjects,
+            test_subjects=syn.test_subjects,
+            ood_subjects=syn.ood_subjects,
+            images_per_expression=syn.images_per_expression,
+            styles=list(syn.styles),
+            progress=advance,
+        )
+
+
+def _ingest(config: Config, name: str, spec: DatasetSpec, staged: Path, out: Path):
+    """Ingest a ``cfee`` or ``folder`` spec into ``staged`` (to become ``out``)."""
+    from bench.weights_lock import pull_assets
+
     root = Path(spec.root).expanduser()
+    size, seed = config.image_size, config.dataset_seed(name)
+    pull_assets(config, ["datasets"])  # the face aligner, on a fresh machine too
     if spec.kind == "cfee":
         from datasets.align import FaceAligner
         from datasets.cfee import ingest_cfee
 
         aligner = FaceAligner(size, min_face_px=config.ingest.min_face_px)
         with progress_bar(f"CFEE ingest -> {out}", None) as advance:
-            summary = ingest_cfee(
+            return ingest_cfee(
                 root,
-                out,
+                staged,
                 image_size=size,
                 test_fraction=spec.test_fraction,
                 seed=seed,
                 aligner=aligner,
                 progress=advance,
             )
-    else:
-        from datasets.folder import ingest_folder
+    from datasets.folder import ingest_folder
 
-        with progress_bar(f"folder ingest {root} -> {out}", None) as advance:
-            summary = ingest_folder(
-                root,
-                out,
-                name=name,
-                image_size=size,
-                min_face_px=config.ingest.min_face_px,
-                progress=advance,
-            )
-    console.print(
-        f"{name}: {summary.ingested} ingested, {summary.skipped} skipped "
-        f"({', '.join(f'{k}: {v}' for k, v in summary.reasons.items()) or 'none'}); "
-        f"report: {summary.report_path}"
-    )
-    for note in summary.notes:
-        console.print(f"note: {note}")
-    return [out]
+    with progress_bar(f"folder ingest {root} -> {out}", None) as advance:
+        return ingest_folder(
+            root,
+            staged,
+            name=name,
+            image_size=size,
+            min_face_px=config.ingest.min_face_px,
+            progress=advance,
+            exclude=out,
+        )
 
 
-def declare_folder_dataset(params_file: Path, name: str, root: Path) -> bool:
+def _keep_failed_report(error: UserError, staged: Path, out: Path) -> str:
+    """A failed ingest's message, its per-file report kept as ``data/<name>.ingest_report.csv``
+    (the dataset folder itself is left as it was)."""
+    from datasets.ingest import REPORT
+
+    message = str(error)
+    report = staged / REPORT
+    if report.is_file():
+        kept = out.parent / f"{out.name}.{REPORT}"
+        shutil.copyfile(report, kept)
+        message = message.replace(str(report), str(kept))
+    return message.replace(str(staged), str(out))
+
+
+def declare_folder_dataset(params_file: Path, name: str, root: Path, replace: bool = False) -> bool:
     """Add ``datasets.<name>: {kind: folder, root}`` and ``name`` to every ``eval_datasets`` list
     of the params file (comments and layout kept; written atomically). Returns True if changed.
 
-    A name already declared for another folder or kind is a one-line error.
+    A name already declared for another folder or kind is a one-line error (another folder:
+    unless ``replace``).
     """
     import io
     import re
@@ -168,12 +212,13 @@ def declare_folder_dataset(params_file: Path, name: str, root: Path) -> bool:
         document["datasets"] = datasets = {}
     spec = {"kind": "folder", "root": str(root)}
     existing = datasets.get(name)
-    if existing is not None and dict(existing) != spec:
+    replaceable = replace and existing is not None and existing.get("kind") == "folder"
+    if existing is not None and dict(existing) != spec and not replaceable:
         raise UserError(
             f"{params_file}: datasets.{name} is already declared as {dict(existing)}; "
             "choose another --name or edit it there"
         )
-    changed = existing is None
+    changed = existing is None or dict(existing) != spec
     if changed:
         datasets[name] = spec
     lists = [document] + [p for p in (document.get("profiles") or {}).values() if p]

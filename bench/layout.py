@@ -28,9 +28,26 @@ def _root(config: Config, key: str) -> Path:
     return config.root(key)
 
 
+def check_dataset_name(name: str) -> str:
+    """``name`` if it is a safe dataset name (a folder under data/, never a path); else a
+    one-line :class:`~bench.core.errors.UserError`. The schema checks params.yaml's names with
+    the same pattern; this checks those from the command line."""
+    import re
+
+    from bench.config.schema import DATASET_NAME
+    from bench.core.errors import UserError
+
+    if not re.fullmatch(DATASET_NAME, name):
+        raise UserError(
+            f"dataset name {name!r}: use letters, digits, '_' or '-' (starting with a letter or "
+            "digit), no path parts"
+        )
+    return name
+
+
 def dataset_dir(config: Config, dataset: str) -> Path:
-    """Prepared dataset folder."""
-    return _root(config, "data") / dataset
+    """Prepared dataset folder (the name is checked: never a path outside data/)."""
+    return _root(config, "data") / check_dataset_name(dataset)
 
 
 def checkpoint_path(config: Config, model: str, dataset: str | None = None) -> Path:

@@ -18,7 +18,7 @@ import torch
 from bench import factory
 from bench.adapt import adapt, adaptation_mismatch
 from bench.classifier import classifier_mismatch, train_ecs_classifier
-from bench.core.progress import console
+from bench.core.progress import console, progress_bar
 from bench.data import check_dataset_names, data_mismatch, prepare
 from bench.evaluate import evaluate_datasets
 from bench.fingerprint import evaluation_mismatch, report_mismatch
@@ -59,6 +59,13 @@ class Step:
             if upstream in plan and plan[upstream].runs(plan):
                 return f"after {upstream}"
         return None
+
+
+def _train_classifier(config: Config, device: torch.device) -> object:
+    """The ECS classifier, with a progress bar over its epochs (minutes on a CPU)."""
+    epochs = config.ecs_classifier.epochs
+    with progress_bar(f"ECS classifier on {config.train_dataset}", epochs) as advance:
+        return train_ecs_classifier(config, device, progress=advance)
 
 
 def _model_steps(
@@ -118,7 +125,7 @@ def plan(
                 "ecs_classifier",
                 lambda: classifier_mismatch(config),
                 ("data",),
-                lambda: train_ecs_classifier(config, device),
+                lambda: _train_classifier(config, device),
             )
         )
     for model in factory.ordered(config, models):
@@ -184,11 +191,19 @@ def run(
     write_locks(config, offline=offline)
     write_sources(config)  # the code each model is made of: a changed model retrains
     # each check runs just before its step: an upstream rebuild changes what is current
-    for name, step in plan(config, chosen_models, chosen_datasets, retrain, device).items():
+    steps = plan(config, chosen_models, chosen_datasets, retrain, device)
+    reused: list[str] = []
+    for name, step in steps.items():
         if step.reason:
-            console.print(f"{name}: running ({step.reason})")
+            if reused:  # what was current before this step, in one line
+                console.print(f"current, reused: {', '.join(reused)}", soft_wrap=True)
+                reused = []
+            console.print(f"{name}: running ({step.reason})", highlight=False, soft_wrap=True)
             assert step.action is not None
             step.action()
         else:
-            console.print(f"{name}: current, reused")
-    console.print(f"report: {config.root('results') / 'report.html'}")
+            reused.append(name)
+    if len(reused) == len(steps):
+        console.print(f"nothing to do: all {len(steps)} stages are current (`bench run --dry-run`)")
+    elif reused:
+        console.print(f"current, reused: {', '.join(reused)}", soft_wrap=True)

@@ -21,6 +21,8 @@ the per-process means) and must give every process at least one image.
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -42,6 +44,7 @@ from models.base import Generator, TrainContext
 from models.trainable import TrainableGenerator, TrainBatch
 
 STATE_FILE = "train_state.pt"
+HISTORY_FILE = "history.csv"
 STATE_FORMAT = "fes-bench-train-state/2"
 SAMPLE_SOURCES = 4
 Sampler = PairSampler | ImageSampler
@@ -72,6 +75,58 @@ class LossMeter:
         self._sums.clear()
         self._counts.clear()
         return dict(zip(names, means, strict=True))
+
+
+class History:
+    """``history.csv`` beside ``train_state.pt``: one row per loss read (every ``log_every``
+    steps and the last): ``step``, each loss (the mean since the previous row), ``lr_<optimizer>``
+    and ``s_per_step`` (wall time per step since the previous row). Only values the loop
+    already has on the host are written: no extra device sync. On resume the rows after the
+    resumed step go (those steps run again); a start from step 0 starts a new file."""
+
+    def __init__(self, path: Path, start: int) -> None:
+        self.path = path
+        self.columns: list[str] | None = None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if start == 0 or not path.is_file():
+            path.unlink(missing_ok=True)
+            return
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            self.columns = list(reader.fieldnames or []) or None
+            rows = [row for row in reader if int(float(row["step"])) <= start]
+        buffer = io.StringIO()
+        if self.columns:
+            writer = csv.DictWriter(buffer, self.columns, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+        atomic.write_text(path, buffer.getvalue())
+
+    def add(
+        self, step: int, losses: Mapping[str, float], rates: Mapping[str, float], seconds: float
+    ) -> None:
+        row = {"step": step, **losses, **{f"lr_{k}": v for k, v in rates.items()}}
+        row["s_per_step"] = round(seconds, 6)
+        new = self.columns is None
+        if new:
+            self.columns = list(row)
+        with open(self.path, "a", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(
+                handle, self.columns, extrasaction="ignore", lineterminator="\n"
+            )
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+
+def _learning_rates(optimizers: Mapping[str, torch.optim.Optimizer]) -> dict[str, float]:
+    """The first parameter group's learning rate of each optimizer (host floats)."""
+    rates = {}
+    for name, optimizer in optimizers.items():
+        rate = optimizer.param_groups[0].get("lr") if optimizer.param_groups else None
+        if isinstance(rate, int | float):
+            rates[name] = float(rate)
+    return rates
 
 
 def place(model: torch.nn.Module, device: torch.device, memory_format: torch.memory_format) -> None:
@@ -321,6 +376,10 @@ class Trainer:
             else contextlib.nullcontext()
         )
         meter, last_save = LossMeter(), time.monotonic()
+        history = (
+            History(self.state_path.parent / HISTORY_FILE, start) if self.dist.is_main else None
+        )
+        last_log = (start, time.perf_counter())
         with bar as advance:
             if advance and start:
                 advance(start)
@@ -339,6 +398,11 @@ class Trainer:
                 if context.sample_every and self.dist.is_main and done % context.sample_every == 0:
                     self._save_samples(images, sample_sources, done)
                 losses = meter.read() if logged else {}  # every process: no unbounded sums
+                if logged and history is not None:
+                    now = time.perf_counter()
+                    per_step = (now - last_log[1]) / max(1, done - last_log[0])
+                    history.add(done, losses, _learning_rates(optimizers), per_step)
+                    last_log = (done, now)
                 if advance:
                     advance(1, **losses)
         self.dist.barrier()

@@ -53,6 +53,7 @@ def ingest_folder(
     min_face_px: int = DEFAULT_MIN_FACE_PX,
     aligner: FaceAligner | None = None,
     progress: Progress | None = None,
+    exclude: Path | None = None,
 ) -> IngestSummary:
     """Detect, align and crop the largest face of every photo below ``src`` into ``out``.
 
@@ -64,14 +65,19 @@ def ingest_folder(
     dlib's (needs the ``dlib_landmarks_5`` weights); a given one must match
     ``image_size`` and ``min_face_px``.
 
+    Symbolic links that lead out of ``src`` are not read: they are reported as skipped
+    (``symlink: ...``). ``exclude``: a further folder whose files are never read (the
+    dataset's final folder when ``out`` is a staging folder).
+
     Raises :class:`UserError` when ``src`` is not a folder or holds no file,
     and (after writing the report) when no face could be ingested.
     """
     src, out = Path(src), Path(out)
     if not src.is_dir():
         raise UserError(f"photo folder {src} is not a folder")
-    files = ingest.files_under(src, exclude=out)
-    if not files:
+    files = ingest.files_under(src, exclude=[out] + ([exclude] if exclude else []))
+    links = ingest.links_out_of(src)
+    if not files and not links:
         raise UserError(f"photo folder {src} holds no files; put face photos in it")
     aligner = aligner or FaceAligner(image_size, min_face_px=min_face_px)
     if (aligner.image_size, aligner.min_face_px) != (image_size, min_face_px):
@@ -82,6 +88,10 @@ def ingest_folder(
 
     images = ingest.start_output(out)
     report = IngestReport(src)
+    for link in links:
+        report.skipped(
+            link, "symlink", f"points outside the folder (to {link.resolve()}); not read"
+        )
     taken: set[str] = set()
     rows: list[dict[str, str]] = []
     for path in files:

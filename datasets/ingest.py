@@ -124,11 +124,26 @@ def remove_stale_images(out: Path, image_ids: Iterable[str]) -> None:
             png.unlink()
 
 
-def files_under(root: Path, exclude: Path) -> list[Path]:
-    """Every regular file below ``root`` (sorted), except those inside ``exclude``."""
-    exclude = exclude.resolve()
+def files_under(root: Path, exclude: Path | Iterable[Path]) -> list[Path]:
+    """Every regular file below ``root`` (sorted), except those inside ``exclude`` (one folder
+    or several) and symbolic links that lead out of ``root`` (:func:`links_out_of`)."""
+    excluded = [p.resolve() for p in ([exclude] if isinstance(exclude, Path) else exclude)]
+    outside = set(links_out_of(root))
     found = []
     for path in root.rglob("*"):
-        if path.is_file() and not path.resolve().is_relative_to(exclude):
+        if path in outside or not path.is_file():
+            continue
+        if not any(path.resolve().is_relative_to(folder) for folder in excluded):
             found.append(path)
     return sorted(found)
+
+
+def links_out_of(root: Path) -> list[Path]:
+    """Symbolic links below ``root`` (to files or folders) whose target lies outside ``root``:
+    an ingest never reads them (a photo folder must not reach other files), it reports them."""
+    inside = root.resolve()
+    return sorted(
+        path
+        for path in root.rglob("*")
+        if path.is_symlink() and not path.resolve().is_relative_to(inside)
+    )

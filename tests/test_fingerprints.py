@@ -4,6 +4,7 @@ of photos becomes a benchmark set in one command."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -53,7 +54,7 @@ def test_a_partial_run_keeps_the_full_comparison(done, capsys):
     capsys.readouterr()
     run(done, ["mr"], ["synthetic"], retrain=False, device=CPU, offline=True)
     said = capsys.readouterr().err
-    assert "train@mr: current, reused" in said and "evaluate@mr: current, reused" in said
+    assert "nothing to do: all 4 stages are current" in said, said  # data, train, evaluate, report
     table = _comparison(done)
     assert set(zip(table["model"], table["dataset"], strict=True)) == {
         (m, d) for m in ("identity", "mr") for d in ("synthetic", "synthetic_statue")
@@ -68,14 +69,16 @@ def test_a_changed_setting_retrains_only_that_model(done, capsys):
     run(params, ["identity", "mr"], ["synthetic"], retrain=False, device=CPU, offline=True)
     said = " ".join(capsys.readouterr().err.split())
     assert "train@mr: running (settings.settings.ridge_lambda 0.4 -> 0.2)" in said, said
-    assert "train@identity: current, reused" in said
+    assert re.search(r"current, reused: [^:]*\btrain@identity\b", said), said
     checkpoint = read_checkpoint(layout.checkpoint_path(params, "mr"))
     assert checkpoint["config"]["ridge_lambda"] == 0.2
     assert checkpoint["metadata"]["fingerprint"]["settings"]["settings"]["ridge_lambda"] == 0.2
     # mr's statue records were made by the old checkpoint: left out of the report, said so
     assert stale_reason(params, "mr", "synthetic_statue") == "made by another checkpoint"
     assert stale_reason(params, "mr", "synthetic") is None
-    assert "leaving out dataset synthetic_statue (mr: made by another checkpoint)" in said
+    assert re.search(
+        r"leaving out .*dataset synthetic_statue \(mr: made by another checkpoint\)", said
+    )
     assert set(_comparison(params)["dataset"]) == {"synthetic"}
 
 

@@ -77,7 +77,7 @@ def show_command(
     from bench.layout import classifier_path
     from metrics.expression_classifier import load_classifier
 
-    target = path or classifier_path(load_config_from(params_file, profile, sets))
+    target = path or classifier_path(load_config_from(params_file, profile, sets, writes=False))
     _, meta = load_classifier(target, torch.device("cpu"))
     for key in sorted(meta):
         console.print(f"{key}: {meta[key]}")

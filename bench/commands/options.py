@@ -35,13 +35,39 @@ JsonOpt = Annotated[Path | None, typer.Option("--json", help="also write the res
 
 
 def load_config_from(
-    params_file: Path | None, profile: str | None, sets: list[str] | None = None
+    params_file: Path | None,
+    profile: str | None,
+    sets: list[str] | None = None,
+    *,
+    writes: bool = True,
 ) -> Config:
     """The validated configuration of ``--params``, ``--profile`` and ``--set`` (a mistake is a
-    one-line :class:`~bench.core.errors.UserError`: exit 2)."""
+    one-line :class:`~bench.core.errors.UserError`: exit 2).
+
+    A command that ``writes`` (the default) also takes the project lock
+    (:mod:`bench.core.lock`) until it ends: a second writing command waits (``bench --wait``)
+    or exits 2 naming the holder. Only inside a command line: the Python API takes no lock."""
     from bench.config import load_config
 
-    return load_config(params_file, profile, tuple(sets or ()))
+    config = load_config(params_file, profile, tuple(sets or ()))
+    context = _current_context()
+    if writes and context is not None:
+        from bench.core import lock
+        from bench.core.progress import console
+
+        path = lock.acquire(config.root("results"), say=console.print)
+        context.call_on_close(lambda: lock.release(path))
+    return config
+
+
+def _current_context():
+    """The running command's click context (None outside a command line); typer vendors click
+    since 0.20 (``typer._click``)."""
+    try:
+        from typer._click.globals import get_current_context
+    except ImportError:  # an older typer on plain click
+        from click import get_current_context
+    return get_current_context(silent=True)
 
 
 def chosen_device(config: Config, device: str | None) -> torch.device:

@@ -90,7 +90,7 @@ def list_command(
     """Print every stage instance (DVC's names) and the settings its result depends on."""
     from bench.stages import STAGES, stage_names
 
-    config = load_config_from(params_file, profile, sets)
+    config = load_config_from(params_file, profile, sets, writes=False)
     tracked = {stage.name: stage.settings or "(none: always run, cheap)" for stage in STAGES}
     for name in stage_names(config):
         typer.echo(f"{name}\t{tracked[name.split('@')[0]]}")

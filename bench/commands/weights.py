@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bench.commands.listing import JsonFlag, print_rows
 from bench.commands.options import ParamsOpt, ProfileOpt, SetOpt, load_config_from
 from bench.core.errors import UserError
 from bench.core.progress import console as progress_console
@@ -45,29 +46,24 @@ def _source_cell(source: Source) -> str:
     return urlparse(source.url).netloc + (f" ({source.compression})" if source.compression else "")
 
 
-def _sha_cell(result: manager.VerifyResult) -> str:
-    sha = result.expected_sha256 or result.actual_sha256
-    shown = f"{sha[:12]}…" if sha else "-"
-    return f"{shown} ({_ORIGIN_LABEL[result.sha_origin]})"
-
-
 @app.command("list")
-def list_command() -> None:
-    """Show every asset: its file, sources, checksum status and cache path."""
-    table = Table(title=f"Weights cache: {cache.cache_root()}")
-    for column in ("name", "file", "sources", "sha256", "status", "path"):
-        table.add_column(column, overflow="fold")
-    for result in manager.status():
-        sources = "\n".join(_source_cell(source) for source in result.asset.sources)
-        table.add_row(
-            result.name,
-            result.asset.filename,
-            sources,
-            _sha_cell(result),
-            _STATUS_STYLE[result.status],
-            str(result.path),
-        )
-    out.print(table)
+def list_command(as_json: JsonFlag = False) -> None:
+    """Show every asset: its file, sources, checksum status and cache path (stdout; a table on a
+    terminal, tab-separated when piped, JSON with --json)."""
+    rows = [
+        {
+            "name": result.name,
+            "file": result.asset.filename,
+            "sources": "; ".join(_source_cell(source) for source in result.asset.sources),
+            "sha256": result.expected_sha256 or result.actual_sha256 or "",
+            "sha256_origin": _ORIGIN_LABEL[result.sha_origin],
+            "status": {"ok": "present"}.get(result.status, result.status),
+            "path": str(result.path),
+        }
+        for result in manager.status()
+    ]
+    columns = ["name", "file", "sources", "sha256", "sha256_origin", "status", "path"]
+    print_rows(rows, columns, as_json, title=f"Weights cache: {cache.cache_root()}")
 
 
 def _selected_for_pull(names: list[str], all_assets: bool) -> list[Asset]:
@@ -87,7 +83,10 @@ def pull_command(
     all_assets: Annotated[bool, typer.Option("--all", help="Pull every asset, URLs too.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Fetch again even if cached.")] = False,
 ) -> None:
-    """Fetch assets into the cache, checking each file's sha256."""
+    """Fetch assets into the cache, checking each file's sha256 (also those whose download
+    failed before, which the pipeline does not try again by itself)."""
+    from bench.weights_lock import one_line, remember_failure
+
     failures = []
     for asset in _selected_for_pull(names or [], all_assets):
         cached = not force and manager.status([asset.name])[0].status == "ok"
@@ -98,7 +97,9 @@ def pull_command(
         except UserError as error:
             out.print(f"[red]✗[/] {asset.name}: failed")
             failures.append(str(error))
+            remember_failure(asset.name, one_line(error))
             continue
+        remember_failure(asset.name, None)  # the pipeline may use it again
         elapsed = time.perf_counter() - started
         verb = "already cached" if cached else f"pulled in {elapsed:.1f} s"
         size_mb = path.stat().st_size / 1e6

@@ -121,18 +121,29 @@ def staged_dir(final: str | os.PathLike) -> Iterator[Path]:
     staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.staging-"))
     try:
         yield staging
-        os.chmod(staging, 0o777 & ~_UMASK)  # mkdtemp makes 0700; give the usual folder mode
-        if final.exists():
-            old = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.old-"))
-            os.replace(final, old)  # an empty folder is replaced by a rename
-            try:
-                os.replace(staging, final)
-            except BaseException:
-                os.replace(old, final)
-                raise
-            shutil.rmtree(old)
-        else:
-            os.replace(staging, final)
+        replace_dir(staging, final)
     finally:
         if staging.exists():
             shutil.rmtree(staging)
+
+
+def replace_dir(complete: str | os.PathLike, final: str | os.PathLike) -> None:
+    """Swap the complete folder ``complete`` (on ``final``'s file system) in as ``final``.
+
+    Two renames (the old ``final`` aside, ``complete`` in), then the old folder goes; a
+    reader sees the old folder or the new one, and a kill between the renames is repaired
+    by the next :func:`clean_stale_dirs`.
+    """
+    complete, final = Path(complete), Path(final)
+    os.chmod(complete, 0o777 & ~_UMASK)  # mkdtemp makes 0700; give the usual folder mode
+    if final.exists():
+        old = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.old-"))
+        os.replace(final, old)  # an empty folder is replaced by a rename
+        try:
+            os.replace(complete, final)
+        except BaseException:
+            os.replace(old, final)
+            raise
+        shutil.rmtree(old)
+    else:
+        os.replace(complete, final)

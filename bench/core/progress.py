@@ -15,7 +15,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
+"""Messages go to stderr (data to stdout), one line each: never hard-wrapped (a terminal wraps
+long lines itself; a log file or a pipe keeps them whole)."""
 
 
 @contextlib.contextmanager

@@ -64,10 +64,19 @@ def current_scope(
             f"nothing to report: {reason} for {model} on {dataset} at "
             f"{layout.records_path(config, model, dataset)} (run `bench evaluate` or `bench run`)"
         )
+    left: dict[str, list[str]] = {}  # reason -> what it leaves out
     for model in (m for m in all_models if m not in kept_models):
         why = next(r for d in kept_datasets if (r := reasons[model, d]))
-        console.print(f"report: leaving out model {model} ({why})")
+        left.setdefault(why, []).append(f"model {model}")
     for dataset in (d for d in all_datasets if d not in kept_datasets):
         model, why = next((m, r) for m in models or all_models if (r := reasons[m, dataset]))
-        console.print(f"report: leaving out dataset {dataset} ({model}: {why})")
+        left.setdefault(f"{model}: {why}", []).append(f"dataset {dataset}")
+    if left:  # a partial table: say once what it keeps and what it leaves out
+        leaving = "; ".join(f"{', '.join(what)} ({why})" for why, what in left.items())
+        console.print(
+            f"report: keeping models {', '.join(kept_models)} on datasets "
+            f"{', '.join(kept_datasets)}; leaving out {leaving}",
+            highlight=False,
+            soft_wrap=True,
+        )
     return kept_models, kept_datasets
