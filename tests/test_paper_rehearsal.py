@@ -197,7 +197,8 @@ def test_cfee_ingest_applies_ingest_min_face_px(tmp_path):
     result = subprocess.run(command, env=environment(), capture_output=True, text=True)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "no face could be ingested" in result.stderr
-    report = pd.read_csv(tmp_path / "data" / "cfee" / "ingest_report.csv")
+    assert not (tmp_path / "data" / "cfee").exists()  # all or nothing: the report is kept beside
+    report = pd.read_csv(tmp_path / "data" / "cfee.ingest_report.csv")
     assert report["reason"].str.startswith("too small:").all(), report.to_string()
     params["ingest"]["min_face_px"] = 40
     path.write_text(yaml.safe_dump(params))
