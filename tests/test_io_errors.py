@@ -301,6 +301,17 @@ def test_a_full_disk_while_synthesizing_keeps_the_previous_outputs(project, tmp_
         assert snapshot(disk) == before  # the previous outputs, no staging folder
 
 
+def test_a_full_results_disk_names_the_project_lock(project, tmp_path, capsys):
+    """The lock's holder line is the first thing a command writes: on a full disk the error
+    knows no path, the line names the lock file."""
+    with small_disk(tmp_path / "disk", "1m") as disk:
+        params = copy_project(project, tmp_path, results=disk)
+        fill(disk, leave=0)
+        code, lines = bench_here(capsys, "sources", "--params", str(params))
+        lock = (disk / ".bench.lock").resolve()
+        assert error_line(code, lines, 1) == f"error: cannot write {lock}: {FULL}"
+
+
 # -- the human study's answer files ------------------------------------------------------------
 def study_files(root: Path) -> tuple[Path, Path]:
     """The hand-made key of tests/test_study.py and one good participant's answers."""

@@ -111,8 +111,12 @@ def acquire(folder: str | os.PathLike, say=None) -> Path:
             said = True
         time.sleep(_POLL_S)
     record = {"pid": os.getpid(), "command": command_line(), "since": time.time()}
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, (json.dumps(record) + "\n").encode(), 0)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(record) + "\n").encode(), 0)
+    except OSError as error:  # a full disk: name the lock file (the error knows no path)
+        os.close(fd)
+        raise OSError(error.errno, error.strerror, str(path)) from error
     _held[path] = (fd, 1)
     return path
 
