@@ -211,12 +211,12 @@ def read_only(folder: Path) -> Iterator[str]:
         done = subprocess.run(["mount", *command, str(folder), str(folder)], capture_output=True)
         if done.returncode:
             if command != ["--bind"]:
-                subprocess.run(["umount", str(folder)], check=True)
+                subprocess.run(["umount", "--lazy", str(folder)], check=True)
             pytest.skip(f"root, but mount is not permitted here: {done.stderr.decode().strip()}")
     try:
         yield "Read-only file system"
     finally:
-        subprocess.run(["umount", str(folder)], check=True)
+        subprocess.run(["umount", "--lazy", str(folder)], check=True)
 
 
 IDENTITY_ON_SYNTHETIC = ("--model", "identity", "--dataset", "synthetic")
@@ -259,8 +259,8 @@ def small_disk(folder: Path, size: str) -> Iterator[Path]:
         pytest.skip(f"root, but mount is not permitted here: {done.stderr.decode().strip()}")
     try:
         yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
+    finally:  # lazy: detached even while a failing command still holds a file open in it
+        subprocess.run(["umount", "--lazy", str(folder)], check=True)
 
 
 def fill(disk: Path, leave: int) -> None:
