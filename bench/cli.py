@@ -25,7 +25,7 @@ from bench.commands.options import (
     chosen_device,
     load_config_from,
 )
-from bench.core.errors import UserError
+from bench.core.errors import DISK_ERRNOS, UserError, disk_error_line
 from bench.core.progress import console
 
 if TYPE_CHECKING:
@@ -324,6 +324,8 @@ def data_folder(
     try:
         prepare(staged, [name])
     except OSError as error:
+        if error.errno in DISK_ERRNOS:
+            raise  # a full disk or a read-only folder: main() names it, exit code 1
         where = error.filename or config.root("data")
         raise UserError(f"cannot write the dataset at {where}: {error.strerror}") from error
     console.print(f"prepared {folder}")
@@ -618,13 +620,20 @@ def passive_openmp() -> None:
 
 
 def main() -> None:
-    """Console-script entry point: user errors become one line on stderr and exit code 2."""
+    """Console-script entry point: user errors become one line on stderr and exit code 2; a
+    full disk or a read-only or forbidden folder one line naming the path and exit code 1."""
     passive_openmp()
     try:
         app()
     except UserError as error:
         console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
         sys.exit(2)
+    except OSError as error:
+        line = disk_error_line(error)
+        if line is None:
+            raise
+        console.print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -83,26 +83,27 @@ def _prepare_one(config: Config, name: str, spec: DatasetSpec) -> list[Path]:
     ``data/<name>`` and swapped in only when complete (a failure or a kill leaves the previous
     folders as they were)."""
     out = layout.dataset_dir(config, name)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    for dataset in spec_outputs(config, name):
-        atomic.clean_stale_dirs(layout.dataset_dir(config, dataset))
-    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{name}.staging-"))
-    try:
-        record = fingerprint.data_fingerprint(config, name)
-        if spec.kind == "synthetic":
-            built = _generate_synthetic(config, name, staging)
-            for root in built:
-                fingerprint.write_data_fingerprint(root, record)
-                atomic.replace_dir(root, out.parent / root.name)
-            return [out.parent / root.name for root in built]
+    with atomic.naming(out):  # a full disk names data/<name>, not the staging folder
+        out.parent.mkdir(parents=True, exist_ok=True)
+        for dataset in spec_outputs(config, name):
+            atomic.clean_stale_dirs(layout.dataset_dir(config, dataset))
+        staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{name}.staging-"))
         try:
-            summary = _ingest(config, name, spec, staging / name, out)
-        except UserError as error:
-            raise UserError(_keep_failed_report(error, staging / name, out)) from None
-        fingerprint.write_data_fingerprint(staging / name, record)
-        atomic.replace_dir(staging / name, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+            record = fingerprint.data_fingerprint(config, name)
+            if spec.kind == "synthetic":
+                built = _generate_synthetic(config, name, staging)
+                for root in built:
+                    fingerprint.write_data_fingerprint(root, record)
+                    atomic.replace_dir(root, out.parent / root.name)
+                return [out.parent / root.name for root in built]
+            try:
+                summary = _ingest(config, name, spec, staging / name, out)
+            except UserError as error:
+                raise UserError(_keep_failed_report(error, staging / name, out)) from None
+            fingerprint.write_data_fingerprint(staging / name, record)
+            atomic.replace_dir(staging / name, out)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     console.print(
         f"{name}: {summary.ingested} ingested, {summary.skipped} skipped "
         f"({', '.join(f'{k}: {v}' for k, v in summary.reasons.items()) or 'none'}); "

@@ -9,8 +9,10 @@ provenance, set-level values and missing metrics in the parquet metadata) and
 ``results/metrics/<model>/<dataset>.json`` (mean and bootstrap interval per
 per-image metric, the set-level values such as FID, the reason of every
 metric that could not run, and the parquet's sha256), each atomically and as
-one unit: the old JSON is removed first and the new one written last, so
-:func:`read_evaluation` refuses a pair that an interruption left behind.
+one unit: the old JSON is removed once the new parquet is complete and the
+new one written last, so :func:`read_evaluation` refuses a pair that an
+interruption left behind, and a full disk or a read-only folder that stops the
+parquet changes nothing.
 
 A metric whose weights are absent is reported as missing, with the reason,
 unless the evaluation is strict (``--strict``, or ``evaluation.strict`` in
@@ -270,7 +272,8 @@ def metric_columns(records: pd.DataFrame) -> list[str]:
 
 
 def write_records(records: pd.DataFrame, path: Path) -> None:
-    """Parquet with the provenance JSON in the schema metadata, written atomically."""
+    """Parquet with the provenance JSON in the schema metadata, written to ``path`` as it is
+    (:func:`write_evaluation` gives it a temporary name and renames it)."""
     table = pa.Table.from_pandas(records, preserve_index=False)
     meta = dict(table.schema.metadata or {})
     meta.pop(b"pandas", None)  # holds attrs; provenance goes in its own key
@@ -287,9 +290,7 @@ def write_records(records: pd.DataFrame, path: Path) -> None:
     meta[b"fes_bench_missing"] = json.dumps(
         records.attrs.get("missing", {}), sort_keys=True
     ).encode()
-    table = table.replace_schema_metadata(meta)
-    with atomic.atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
+    pq.write_table(table.replace_schema_metadata(meta), path)
 
 
 def read_records(path: Path) -> pd.DataFrame:
@@ -365,10 +366,6 @@ def write_evaluation(config: Config, model_name: str, dataset: str, records: pd.
     """Write the records parquet and the metrics JSON of (model, dataset) as one unit."""
     path = layout.records_path(config, model_name, dataset)
     metrics_file = layout.metrics_path(config, model_name, dataset)
-    # one unit: the old JSON goes first and the new one, naming the parquet's sha256, comes
-    # last, so an interruption leaves a pair that read_evaluation refuses
-    metrics_file.unlink(missing_ok=True)
-    write_records(records, path)
     summary = summarise(
         records,
         metric_columns(records),
@@ -397,8 +394,15 @@ def write_evaluation(config: Config, model_name: str, dataset: str, records: pd.
         },
         "generator": records.attrs.get("generator", {}),
         "provenance": _compact(records.attrs["provenance"]),
-        RECORDS_SHA256: sha256_file(path),
     }
+    # one unit: the new parquet is complete (a full disk or a read-only folder fails here and
+    # changes nothing) before the old JSON goes and the parquet replaces the old one; the new
+    # JSON, naming the parquet's sha256, comes last, so an interruption in between leaves a
+    # pair that read_evaluation refuses
+    with atomic.atomic_path(path) as tmp:
+        write_records(records, tmp)
+        body[RECORDS_SHA256] = sha256_file(tmp)
+        metrics_file.unlink(missing_ok=True)
     atomic.write_text(
         metrics_file, json.dumps(body, indent=2, sort_keys=True, allow_nan=False) + "\n"
     )
@@ -421,7 +425,15 @@ def evaluate(
     ``built``: metrics from :func:`build_metrics` to reuse.
     """
     check_outputs_current(config, model_name, dataset)
-    records = score(config, model_name, dataset, device, strict, built)
+    try:
+        records = score(config, model_name, dataset, device, strict, built)
+    except FileNotFoundError as error:  # checked above, gone since: deleted while scoring
+        raise UserError(
+            f"{error.filename} disappeared while {model_name} was scored on {dataset} "
+            "(deleted during `bench evaluate`?); nothing was written, earlier records are "
+            f"unchanged; run `bench synthesize --model {model_name} --dataset {dataset}` "
+            "and evaluate again"
+        ) from error
     return write_evaluation(config, model_name, dataset, records)
 
 

@@ -31,8 +31,10 @@ def dependencies(config: Config, name: str) -> list[str]:
 
 
 def build_model(config: Config, name: str) -> Generator:
-    """A fresh ``name`` with its settings and the configuration's image size."""
-    return model_class(name)(image_size=config.image_size, **config.settings_of(name))
+    """A fresh ``name`` with its settings and the configuration's image size (a plugin whose
+    constructor fails is a UserError naming it)."""
+    settings = config.settings_of(name)
+    return MODELS.build(name, lambda cls: cls(image_size=config.image_size, **settings))
 
 
 def build_adapted(
@@ -40,7 +42,8 @@ def build_adapted(
 ) -> Generator:
     """An adapted model around its trained ``bases`` (in :func:`dependencies` order), for
     ``dataset`` (None: the in-distribution fallback that is its base)."""
-    return model_class(name).from_base(*bases, dataset, **config.settings_of(name))
+    settings = config.settings_of(name)
+    return MODELS.build(name, lambda cls: cls.from_base(*bases, dataset, **settings))
 
 
 def ordered(config: Config, names: list[str]) -> list[str]:

@@ -38,6 +38,8 @@ def build_metric(name: str, settings: Mapping[str, Any] | None = None) -> Metric
 
     The settings were checked against the metric's declaration when the configuration
     was loaded (:func:`bench.config.load.load_config`); a missing weight file raises
-    :class:`~bench.core.errors.MissingWeightsError` as the metric's constructor does.
+    :class:`~bench.core.errors.MissingWeightsError` as the metric's constructor does; a
+    plugin whose constructor fails is a :class:`~bench.core.errors.UserError` naming it.
     """
-    return METRICS.load(name)(**dict(settings or {}))
+    keywords = dict(settings or {})
+    return METRICS.build(name, lambda cls: cls(**keywords))

@@ -226,7 +226,7 @@ def load_generator(path: str | Path, expected_model: str | None = None) -> Gener
     name = payload["model"]
     if expected_model is not None and name != expected_model:
         raise UserError(f"checkpoint {path} holds model {name!r}, not {expected_model!r}")
-    model = MODELS.load(name)(**payload["config"])
+    model = MODELS.build(name, lambda cls: cls(**payload["config"]))
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as error:

@@ -90,10 +90,20 @@ def analyze_command(
         study_dir = load_config_from(params_file, profile, sets).root("results") / "study"
     result = analyze(answers, key or study_dir / "key.json", out or study_dir)
     screened = result["screened"]
+    for participant in screened.no_answers:
+        console.print(
+            f"warning: {result['files'][participant]}: no answers; participant "
+            f"{participant!r} is excluded (listed in preferences.md)",
+            highlight=False,
+            soft_wrap=True,
+        )
+    excluded = f", {len(screened.no_answers)} excluded (no answers)" if screened.no_answers else ""
     console.print(
         f"{screened.participants} participants, {len(screened.dropped_participants)} dropped "
-        f"for failed attention checks ({screened.dropped_answers} answers); "
-        f"tables in {out or study_dir}"
+        f"for failed attention checks ({screened.dropped_answers} answers){excluded}; "
+        f"tables in {out or study_dir}",
+        highlight=False,
+        soft_wrap=True,
     )
     for statement in result["best_other"].get("statement", []):
         console.print(statement)

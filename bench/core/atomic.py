@@ -3,6 +3,10 @@
 A crash or a kill never leaves a half-written result file behind: readers see
 either the old file or the complete new one. Whole folders are built in a
 staging folder beside the target and swapped in at the end (:func:`staged_dir`).
+
+A full disk or a read-only folder (:data:`~bench.core.errors.DISK_ERRNOS`) raises an
+``OSError`` whose ``filename`` is the target, not the temporary name the write failed on
+(which is gone by then), so the one line the CLI prints names a path the user knows.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from bench.core.errors import DISK_ERRNOS
+
 
 def _current_umask() -> int:
     mask = os.umask(0)
@@ -25,6 +31,32 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
+def _is_temporary(name: str | os.PathLike, target: Path) -> bool:
+    """Whether ``name`` is one of the temporary files or folders made for ``target``
+    (``.<name>.*`` beside it, and anything inside a staging folder)."""
+    try:
+        inside = Path(os.path.abspath(name)).relative_to(os.path.abspath(target.parent))
+    except ValueError:
+        return False
+    return bool(inside.parts) and inside.parts[0].startswith(f".{target.name}.")
+
+
+@contextlib.contextmanager
+def naming(target: str | os.PathLike) -> Iterator[None]:
+    """Re-raise a disk ``OSError`` (full, read-only, forbidden) on one of ``target``'s
+    temporary names (``.<name>.*`` beside it), or on no name, as the same error on ``target``:
+    for writers that make their own staging folder (:func:`staged_dir` does this itself)."""
+    target = Path(target)
+    try:
+        yield
+    except OSError as error:
+        if error.errno in DISK_ERRNOS and (
+            error.filename is None or _is_temporary(error.filename, target)
+        ):
+            raise OSError(error.errno, error.strerror, str(target)) from error
+        raise
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; rename it onto ``target`` on success.
@@ -33,17 +65,20 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     format from the extension (PIL, matplotlib, pandas) still work.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=target.suffix)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual file mode
-        os.replace(tmp_path, target)
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
-        raise
+    with naming(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(
+            dir=target.parent, prefix=f".{target.name}.", suffix=target.suffix
+        )
+        os.close(fd)
+        tmp_path = Path(tmp)
+        try:
+            yield tmp_path
+            os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual file mode
+            os.replace(tmp_path, target)
+        except BaseException:
+            tmp_path.unlink(missing_ok=True)
+            raise
 
 
 @contextlib.contextmanager
@@ -71,11 +106,39 @@ def torch_save(obj: object, target: str | os.PathLike) -> None:
     Saving through a file object makes torch name the archive's root folder
     ``archive`` instead of after the (random) temporary file name, so the same
     object always gives the same bytes and the same sha256.
+
+    A full disk makes torch raise ``RuntimeError: ... unexpected pos ...``; the ``OSError``
+    behind it (ENOSPC) is raised instead, naming ``target``.
     """
     import torch
 
     with atomic_path(target) as tmp, open(tmp, "wb") as handle:
-        torch.save(obj, handle)
+        writer = _RecordingWriter(handle)
+        try:
+            torch.save(obj, writer)
+        except RuntimeError as error:
+            if writer.error is None:
+                raise
+            raise writer.error from error
+
+
+class _RecordingWriter:
+    """A write-only file that remembers the first ``OSError`` of its writes (torch turns a
+    failed write into a ``RuntimeError`` that no longer says why)."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self.handle = handle
+        self.error: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self.handle.write(data)
+        except OSError as error:
+            self.error = self.error or error
+            raise
+
+    def flush(self) -> None:
+        self.handle.flush()
 
 
 def _siblings(final: Path, kind: str) -> list[Path]:
@@ -116,15 +179,16 @@ def staged_dir(final: str | os.PathLike) -> Iterator[Path]:
     (:func:`clean_stale_dirs`).
     """
     final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    clean_stale_dirs(final)
-    staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.staging-"))
-    try:
-        yield staging
-        replace_dir(staging, final)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
+    with naming(final):
+        final.parent.mkdir(parents=True, exist_ok=True)
+        clean_stale_dirs(final)
+        staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.staging-"))
+        try:
+            yield staging
+            replace_dir(staging, final)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging)
 
 
 def replace_dir(complete: str | os.PathLike, final: str | os.PathLike) -> None:

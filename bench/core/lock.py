@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.core.errors import UserError
+from bench.core.errors import DISK_ERRNOS, UserError
 
 LOCK_NAME = ".bench.lock"
 WAIT_ENV = "FES_BENCH_WAIT"
@@ -80,6 +80,8 @@ def acquire(folder: str | os.PathLike, say=None) -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
+        if error.errno in DISK_ERRNOS:
+            raise  # a read-only or forbidden folder: the CLI names it, exit code 1
         raise UserError(f"cannot create {folder} for the project lock: {error.strerror}") from error
     path = (folder / LOCK_NAME).resolve()
     if path in _held:
@@ -89,6 +91,8 @@ def acquire(folder: str | os.PathLike, say=None) -> Path:
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     except OSError as error:
+        if error.errno in DISK_ERRNOS:
+            raise  # a read-only results folder: the CLI names the lock file, exit code 1
         raise UserError(f"cannot open the project lock {path}: {error.strerror}") from error
     limit = _wait_limit()
     deadline = time.monotonic() + limit
@@ -107,8 +111,12 @@ def acquire(folder: str | os.PathLike, say=None) -> Path:
             said = True
         time.sleep(_POLL_S)
     record = {"pid": os.getpid(), "command": command_line(), "since": time.time()}
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, (json.dumps(record) + "\n").encode(), 0)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(record) + "\n").encode(), 0)
+    except OSError as error:  # a full disk: name the lock file (the error knows no path)
+        os.close(fd)
+        raise OSError(error.errno, error.strerror, str(path)) from error
     _held[path] = (fd, 1)
     return path
 

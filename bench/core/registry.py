@@ -20,7 +20,9 @@ A loaded class must subclass the registry's base class (``models.base:Generator`
 ``metrics.base:Metric``). Its ``name`` class attribute is what checkpoints and
 records carry, so a plugin class whose ``name`` differs from its key is loaded as
 a subclass whose ``name`` is the key. A plugin that cannot be imported, is not a
-subclass of the base, or repeats a name is a :class:`UserError` naming it.
+subclass of the base, or repeats a name is a :class:`UserError` naming it, and so is a
+plugin whose constructor fails (:meth:`LazyRegistry.build`): plugin code is the user's, a
+built-in's failure is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -29,10 +31,13 @@ import difflib
 import importlib
 import importlib.metadata
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
-from bench.core.errors import UserError
+from bench.core.errors import UserError, one_line
+
+T = TypeVar("T")
 
 BUILT_IN = "built-in"
 AD_HOC = "ad hoc"
@@ -191,6 +196,28 @@ class LazyRegistry:
             cls = self._load_plugin(key, entry, module_name, attribute)
         self._loaded[key] = cls
         return cls
+
+    def build(self, name: str, make: Callable[[type], T]) -> T:
+        """``make(cls)`` with the class of ``name`` (e.g. ``lambda cls: cls(**settings)``).
+
+        A plugin's own exception there is a one-line :class:`UserError` naming the plugin
+        and the exception; a :class:`UserError` passes as it is, and a built-in's exception
+        (a bug of fes-bench) keeps its traceback.
+        """
+        cls = self.load(name)
+        try:
+            return make(cls)
+        except UserError:
+            raise
+        except Exception as error:
+            key = self.check(name)
+            entry = self._entries[key]
+            if entry.origin == BUILT_IN:
+                raise
+            raise UserError(
+                f"{self._plugin_label(key, entry)} failed to build: "
+                f"{type(error).__name__}: {one_line(error)}"
+            ) from error
 
     def _load_plugin(self, key: str, entry: Entry, module_name: str, attribute: str) -> type:
         """Import a plugin class, check it against the base, give it ``name = key``."""

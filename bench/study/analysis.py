@@ -155,6 +155,12 @@ def markdown(table: pd.DataFrame, paper: pd.DataFrame, screened: Screened, files
         f"{len(screened.dropped_participants)} dropped for failed attention checks "
         f"({screened.dropped_answers} answers)"
         + (f": {', '.join(screened.dropped_participants)}" if screened.dropped_participants else "")
+        + (
+            f"; {len(screened.no_answers)} excluded for sending no answers: "
+            f"{', '.join(screened.no_answers)}"
+            if screened.no_answers
+            else ""
+        )
         + ".",
         '- Rate: wins of model_a / decisive answers; "no difference" answers are ties, '
         "left out of the rate and the test.",
@@ -192,7 +198,8 @@ def analyze(answer_files: list[Path], key_path: Path, out: Path) -> dict[str, An
             )
         owner[participant] = Path(path)
         frames.append(frame)
-    screened = screen(pd.concat(frames, ignore_index=True), key)
+    answered = [frame for frame in frames if not frame.empty] or frames[:1]
+    screened = screen(pd.concat(answered, ignore_index=True), key, list(owner))
     table = preferences(screened.kept, key)
     paper = paper_form(table, key["models"])
     out = Path(out)
@@ -203,4 +210,4 @@ def analyze(answer_files: list[Path], key_path: Path, out: Path) -> dict[str, An
     with atomic.atomic_path(out / "preferences.png") as tmp:
         figure.savefig(tmp, dpi=100, metadata={"Software": None})
     plt.close(figure)
-    return {"preferences": table, "best_other": paper, "screened": screened}
+    return {"preferences": table, "best_other": paper, "screened": screened, "files": owner}
