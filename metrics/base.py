@@ -35,6 +35,10 @@ class Column:
     higher_is_better: bool
     value_range: tuple[float, float]
     description: str
+    real_images_of: str = ""
+    """Set on a column that scores the real images, not the outputs (so it is the same for every
+    model): the output column whose ceiling it is (``ECS real acc`` -> ``ECS``). Tables show it
+    once, in a "real images" row under that column, never bold."""
 
 
 @dataclass

@@ -41,6 +41,7 @@ class ECS(ClassifierECS):
             True,
             (0.0, 1.0),
             "accuracy of the same ResNet-18 on real labelled test images (the ECS ceiling)",
+            real_images_of="ECS",
         ),
     )
 

@@ -48,6 +48,7 @@ class FerECS(ClassifierECS):
             True,
             (0.0, 1.0),
             "accuracy of the mini-Xception on real labelled test images (its ECS ceiling)",
+            real_images_of="ECS-FER",
         ),
     )
 

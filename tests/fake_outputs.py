@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from bench.config import Config, load_config
 from bench.core.hashing import sha256_file
 from bench.synthesize import OUTPUTS_MANIFEST, source_faces
 from datasets.png import load_png, save_png
+from metrics.base import SetValue
 
 TARGETS = ["happy", "sad"]
 
@@ -56,9 +58,14 @@ def fake_project(root: Path, models: list[str], datasets: tuple[str, ...] = ("sy
     return path
 
 
-def fake_records(config: Config, quality: dict[str, tuple[float, float]]) -> None:
+def fake_records(
+    config: Config,
+    quality: dict[str, tuple[float, float]],
+    set_values: Callable[[str, str], list[SetValue]] | None = None,
+) -> None:
     """Per-image records for every model in ``quality`` on every eval dataset: ECS-FER and
-    FSS drawn around ``quality[model] = (ecs, fss)`` (seeded), L1 around 0.2."""
+    FSS drawn around ``quality[model] = (ecs, fss)`` (seeded), L1 around 0.2; with
+    ``set_values(model, dataset)``, the set-level values stored with them."""
     from bench.core import provenance
     from bench.evaluate import write_evaluation
     from bench.synthesize import read_outputs
@@ -86,4 +93,6 @@ def fake_records(config: Config, quality: dict[str, tuple[float, float]]) -> Non
                 "provenance": provenance.collect(config),
                 "ood": dataset != "synthetic",
             }
+            if set_values is not None:
+                records.attrs["set_values"] = [v.as_dict() for v in set_values(model, dataset)]
             write_evaluation(config, model, dataset, records)

@@ -23,7 +23,7 @@ from bench.core.errors import UserError
 from bench.core.vocabulary import EXPRESSIONS, INDEX
 from bench.importing import import_checkpoint
 from bench.report.build import imported_marks
-from bench.report.tables import wide_table
+from bench.report.tables import Marks, dataset_table
 from models.authors import convert, critic_prefixes
 from models.base import load_generator
 from models.expression_layer import ExpressionLayer
@@ -225,5 +225,5 @@ def test_report_marks_imported_rows():
     models, notes = imported_marks([frame, plain])
     assert models == {"usgan"} and "usgan_87_G.ckpt" in notes[0]
     summary = pd.DataFrame(columns=["model", "dataset", "metric", "mean", "ci_low", "ci_high"])
-    table = wide_table(summary, ["stargan", "usgan"], ["synthetic"], {}, ("", ""), imported=models)
-    assert list(table.index) == ["stargan", "usgan §"]
+    table = dataset_table(summary, ["stargan", "usgan"], "synthetic", {}, Marks(imported=models))
+    assert [label for label, _ in table.rows] == ["stargan", "usgan §"]

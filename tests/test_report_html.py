@@ -9,11 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from browser import chromium
-from fake_outputs import fake_project, fake_records
+from fake_outputs import TARGETS, fake_project, fake_records
+from PIL import Image
 
 from bench.config import load_config, updated
 from bench.report import report
+from bench.report.figures import save_figure
 from bench.report.pareto import pareto_front, scatter_points
+from metrics.base import SetValue
 
 SCREENSHOT = os.environ.get("FES_BENCH_REPORT_SCREENSHOT")
 """Where to write the screenshot when run for real (e.g. results/report.png); default tmp_path."""
@@ -35,11 +38,22 @@ def test_pareto_front_keeps_exactly_the_non_dominated_points():
     assert pareto_front(np.empty((0, 2))).tolist() == []
 
 
-def test_report_html_is_self_contained_and_renders(tmp_path):
+def _set_values(model: str, dataset: str) -> list[SetValue]:
+    """The same classifier ceiling for every model, and set-level values from 12 images (6 per
+    target)."""
+    kid = 0.1 if model == "identity" else 0.05
+    return [
+        SetValue("ECS-FER real acc", 0.75, None, 24, 0.6, 0.9),
+        SetValue("KID", kid, None, 12),
+        *(SetValue(c, kid, target, 6) for c in ("KID", "Precision") for target in TARGETS),
+    ]
+
+
+def test_report_html_is_self_contained_and_renders(tmp_path, monkeypatch):
     models = ["identity", "mr", "stargan", "usgan"]
     datasets = ("synthetic", "synthetic_statue")
     params_file = fake_project(tmp_path, models, datasets)
-    config = updated(load_config(params_file), {"metrics": ["ecs_fer", "fss", "l1"]})
+    config = updated(load_config(params_file), {"metrics": ["ecs_fer", "fss", "l1", "fid"]})
     # identity: no expression, full identity; usgan is dominated by stargan
     quality = {
         "identity": (0.05, 0.99),
@@ -47,7 +61,14 @@ def test_report_html_is_self_contained_and_renders(tmp_path):
         "stargan": (0.8, 0.6),
         "usgan": (0.5, 0.5),
     }
-    fake_records(config, quality)
+    fake_records(config, quality, _set_values)
+    saved = {}  # every figure the report saves, by file stem
+
+    def keep(figure, png, pdf, record):
+        saved[png.stem] = figure
+        return save_figure(figure, png, pdf, record)
+
+    monkeypatch.setattr("bench.report.build.save_figure", keep)
     paths = report(config, models, list(datasets))
     html = tmp_path / "results" / "report.html"
     assert html in paths
@@ -56,6 +77,21 @@ def test_report_html_is_self_contained_and_renders(tmp_path):
     assert 'src="data:image/png;base64,' in text
     for dataset in datasets:
         assert (tmp_path / "results" / "figures" / f"pareto_{dataset}.png").stat().st_size > 1000
+        # the per-expression figure as saved: every panel names the target expressions
+        plot = saved[f"per_expression_{dataset}"]
+        panels = [axis for axis in plot.axes if axis.has_data()]
+        assert len(panels) == 5  # ECS-FER, FSS, L1 per image; KID, Precision per target
+        for axis in panels:
+            labels = [t.get_text() for t in axis.get_xticklabels() if t.get_visible()]
+            assert labels == TARGETS, (axis.get_title(), labels)
+        assert dataset in plot.get_suptitle()
+        for stem in (f"comparison_{dataset}", f"per_expression_{dataset}", f"pareto_{dataset}"):
+            png = tmp_path / "results" / "figures" / f"{stem}.png"
+            with Image.open(png) as image:
+                assert image.info["dpi"] == pytest.approx((200, 200), abs=0.1)
+                if stem.startswith("comparison"):
+                    assert image.width > image.height  # laid out wide, not a strip
+            assert (tmp_path / "results" / "pdf" / f"{stem}.pdf").stat().st_size > 1000
     screenshot = SCREENSHOT or str(tmp_path / "report.png")
     with chromium(tmp_path) as driver:
         driver.get(html.as_uri())
@@ -66,15 +102,35 @@ def test_report_html_is_self_contained_and_renders(tmp_path):
         assert all(width > 0 for _, width in images), images
         tables = driver.execute_script(
             "return Array.from(document.querySelectorAll('table.comparison')).map(t => "
-            "[t.id, t.querySelectorAll('tbody tr').length, t.querySelector('strong') !== null])"
+            "[t.id, t.querySelectorAll('thead tr').length, t.querySelectorAll('tbody tr').length,"
+            " t.querySelector('strong') !== null, t.querySelector('tr.reference strong') === null])"
         )
-        assert tables == [[f"table-{d}", len(models), True] for d in datasets]
+        # one header row (no empty "model" row), the models, then the real images row (no bold)
+        assert tables == [[f"table-{d}", 1, len(models) + 1, True, True] for d in datasets]
         header = driver.find_element("css selector", "#table-synthetic thead").text
-        assert "ECS-FER ↑" in header and "FSS ↑" in header
-        assert '"profile"' in driver.find_element("css selector", "#provenance pre").text
+        assert "ECS-FER ↑" in header and "FSS ↑" in header and "real acc" not in header
+        reference = driver.find_element("css selector", "#table-synthetic tr.reference").text
+        assert reference.startswith("real images") and "0.750 ± 0.150" in reference
+        # every cell on one line: its text is no taller than 1.6 lines of its font
+        lines = driver.execute_script(
+            "return Array.from(document.querySelectorAll('table.comparison td, "
+            "table.comparison th')).map(cell => { const range = document.createRange();"
+            " range.selectNodeContents(cell);"
+            " return [cell.textContent, range.getBoundingClientRect().height"
+            " / parseFloat(getComputedStyle(cell).fontSize)]; })"
+        )
+        assert all(height < 1.6 for _, height in lines), [c for c in lines if c[1] >= 1.6]
+        assert any(" ± " in text for text, _ in lines)
+        kid = driver.find_element("css selector", "#table-synthetic tbody tr:nth-child(2)").text
+        assert "0.050†" in kid  # a set-level value from 12 images is flagged
+        provenance = driver.find_element("css selector", "#provenance details")
+        assert provenance.get_attribute("open") is None  # collapsed
+        assert not driver.find_element("css selector", "#provenance pre").is_displayed()
         height = driver.execute_script("return document.body.scrollHeight")
-        driver.set_window_size(1200, min(height + 100, 8000))
+        driver.set_window_size(1400, min(height + 100, 8000))
         assert driver.save_screenshot(screenshot)
+        driver.find_element("css selector", "#provenance summary").click()
+        assert '"profile"' in driver.find_element("css selector", "#provenance pre").text
     assert os.path.getsize(screenshot) > 10_000
 
 

@@ -117,6 +117,7 @@ def validate(
         raise fail(error.path, error.message) from None
     _check_datasets(config, fail)
     _check_per_model(config, fail)
+    _check_report(config, fail)
     return _canonical(config)
 
 
@@ -182,6 +183,24 @@ def _check_per_model(config: Config, fail: Any) -> None:
                         ["training", field, name],
                         unknown_key(["training", field, name], known, "model").split(": ", 1)[1],
                     ) from None
+
+
+def _check_report(config: Config, fail: Any) -> None:
+    """Every ``report.latex_columns`` entry is a column of the chosen metrics."""
+    if not config.report.latex_columns:
+        return
+    from metrics.registry import METRICS
+
+    known = [c.name for m in METRICS.parse(config.metrics) for c in METRICS.load(m).all_columns()]
+    for index, name in enumerate(config.report.latex_columns):
+        if name not in known:
+            close = did_you_mean(name, known)
+            hint = f"did you mean {close!r}? " if close else ""
+            raise fail(
+                ["report", f"latex_columns[{index}]"],
+                f"{name!r} is not a column of the chosen metrics ({hint}columns: "
+                f"{', '.join(known)})",
+            )
 
 
 def load_config(

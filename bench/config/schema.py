@@ -152,6 +152,9 @@ class ReportSettings(Section):
 
     figure_sources: PositiveInt = 3
     """Input faces per dataset in the comparison figure."""
+    latex_columns: Annotated[list[Name], Field(min_length=1)] | None = None
+    """Metric columns of the LaTeX tables (``comparison.tex``), in order; None = every column.
+    Markdown and HTML always show every column."""
 
 
 class Paths(Section):

@@ -16,9 +16,19 @@ from bench.report import pairwise, scored, set_level
 from bench.report.columns import known_columns, label_columns
 from bench.report.confusion import confusion_figure, confusion_long
 from bench.report.figures import comparison_grid, per_expression_plot, save_figure
-from bench.report.html import DatasetSection, dataset_table, write_report_html
+from bench.report.html import DatasetSection, write_report_html
 from bench.report.pareto import pareto_figure, scatter_points
-from bench.report.tables import REFERENCE_MODELS, notes, sidecar_path, write_tables
+from bench.report.tables import (
+    REFERENCE_MODELS,
+    Marks,
+    dataset_notes,
+    dataset_table,
+    legend,
+    mark_notes,
+    notes,
+    sidecar_path,
+    write_tables,
+)
 from bench.synthesize import read_outputs, source_faces
 from datasets.manifest import read_manifest
 from metrics.aggregate import summarise
@@ -166,21 +176,23 @@ def report(config: Config, models: list[str], datasets: list[str]) -> list[Path]
     not_ahead = pairwise.not_ahead(top)
     extra_notes = set_level.notes(level, columns) + adaptation_notes + imported_notes
     extra_notes += [pairwise.footnote()] if not_ahead else []
+    footnotes = notes(record.get("profile", ""), extra_notes, config.evaluation.confidence)
+    per_dataset = {
+        name: dataset_notes(name, info[name], level.references.get(name)) for name in datasets
+    }
+    marks = Marks(set(level.missing), set(level.flags), adapted, imported, not_ahead)
     paths = write_tables(
         summary,
         per_expression,
         models,
         datasets,
         columns,
-        info,
         record,
         layout.tables_dir(config),
-        missing=set(level.missing),
-        flagged=set(level.flags),
-        extra_notes=extra_notes,
-        adapted=adapted,
-        imported=imported,
-        not_ahead=not_ahead,
+        footnotes,
+        per_dataset,
+        marks,
+        config.report.latex_columns,
     )
     paths += pairwise.write_pairwise(pairs, layout.tables_dir(config) / "pairwise.csv", record)
     sections = []
@@ -211,27 +223,32 @@ def report(config: Config, models: list[str], datasets: list[str]) -> list[Path]
         paths += save_figure(grid, *_figure_paths(config, f"comparison_{dataset}"), record)
         subset = records[records["dataset"] == dataset]
         per_target = level.per_target[level.per_target["dataset"] == dataset]
-        plot = per_expression_plot(subset, value_columns, dataset, targets, seed, per_target)
+        plot = per_expression_plot(
+            subset,
+            value_columns,
+            dataset,
+            targets,
+            seed,
+            per_target,
+            columns,
+            config.evaluation.confidence,
+        )
         paths += save_figure(plot, *_figure_paths(config, f"per_expression_{dataset}"), record)
+        table = dataset_table(summary, present, dataset, columns, marks)
         section = DatasetSection(
             dataset,
-            dataset_table(
-                summary,
-                present,
-                dataset,
-                columns,
-                set(level.missing),
-                set(level.flags),
-                adapted,
-                not_ahead,
-            ),
+            table,
+            [legend(config.evaluation.confidence), *per_dataset[dataset]]
+            + mark_notes(table, footnotes),
             [
                 (
-                    f"{dataset}: input, each model's output, real target",
+                    f"{dataset}: input, then per target expression each model's output and the "
+                    "real target",
                     _figure_paths(config, f"comparison_{dataset}")[0],
                 ),
                 (
-                    f"{dataset}: mean per target expression (95% bootstrap)",
+                    f"{dataset}: mean per target expression ({config.evaluation.confidence:.0%} "
+                    "bootstrap interval over images)",
                     _figure_paths(config, f"per_expression_{dataset}")[0],
                 ),
             ],
@@ -264,7 +281,6 @@ def report(config: Config, models: list[str], datasets: list[str]) -> list[Path]
         general.append(
             (f"{model} stages ({dataset}): {', '.join(columns(MODELS.load(model)))}", png)
         )
-    footnotes = notes(info, record.get("profile", ""), extra_notes)
     html = layout.tables_dir(config).parent / "report.html"
     paths.append(write_report_html(html, sections, general, footnotes, record))
     fingerprint.write_report_fingerprint(config, covered)

@@ -59,12 +59,12 @@ def confusion_figure(
 ) -> plt.Figure:
     """One panel per classifier column: row shares as shades, counts written in the cells."""
     present = [c for c in columns if c in records and records[c].notna().any()]
-    figure, axes = plt.subplots(1, len(present), figsize=(4.2 * len(present), 3.6), squeeze=False)
+    figure, axes = plt.subplots(1, len(present), figsize=(4.8 * len(present), 3.8), squeeze=False)
     for axis, column in zip(axes[0], present, strict=True):
         counts = confusion_counts(records, column, targets)
         totals = counts.sum(axis=1).to_numpy()[:, None]
         shares = np.divide(counts.to_numpy(), np.maximum(totals, 1))
-        axis.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
+        image = axis.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
         for (r, c), count in np.ndenumerate(counts.to_numpy()):
             if count:
                 colour = "white" if shares[r, c] > 0.6 else "black"
@@ -72,9 +72,13 @@ def confusion_figure(
         axis.set_xticks(range(len(EXPRESSIONS)), EXPRESSIONS, rotation=45, ha="right", fontsize=7)
         axis.set_yticks(range(len(targets)), targets, fontsize=7)
         axis.set_xlabel(
-            f"{column.removesuffix(PREDICTED_SUFFIX)} classifier: predicted", fontsize=8
+            f"expression the {column.removesuffix(PREDICTED_SUFFIX)} classifier predicted",
+            fontsize=8,
         )
-        axis.set_ylabel("target expression", fontsize=8)
+        axis.set_ylabel("target expression (asked for)", fontsize=8)
+        bar = figure.colorbar(image, ax=axis, fraction=0.046, pad=0.03)
+        bar.set_label("share of the target's outputs (counts in cells)", fontsize=7)
+        bar.ax.tick_params(labelsize=7)
     figure.suptitle(title, fontsize=9)
     figure.tight_layout()
     return figure

@@ -1,4 +1,5 @@
-"""A model's stages figure: input | each intermediate output | real target, for a few test faces.
+"""A model's stages figure: per test face, its input, then per target expression each
+intermediate output and the real target (laid out wide, :mod:`bench.report.image_grid`).
 
 For models that declare intermediate outputs (:attr:`models.base.Generator.stage_names`),
 e.g. RegGAN's expression layer then refinement (the paper's Figure 3: input | G_E output |
@@ -11,21 +12,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import matplotlib
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-
-from bench import layout  # noqa: E402
-from bench.core.tensors import to_model_range, to_uint8  # noqa: E402
-from bench.core.vocabulary import INDEX, parse_expressions  # noqa: E402
-from bench.report.figures import save_figure  # noqa: E402
-from bench.synthesize import source_faces  # noqa: E402
-from datasets.manifest import read_manifest  # noqa: E402
-from datasets.png import load_png  # noqa: E402
-from datasets.tensors import decode_images  # noqa: E402
-from models.base import load_generator  # noqa: E402
+from bench import layout
+from bench.core.tensors import to_model_range, to_uint8
+from bench.core.vocabulary import INDEX, parse_expressions
+from bench.report.figures import save_figure
+from bench.report.image_grid import image_blocks
+from bench.synthesize import source_faces
+from datasets.manifest import read_manifest
+from datasets.png import load_png
+from datasets.tensors import decode_images
+from models.base import load_generator
 
 if TYPE_CHECKING:
     from bench.config import Config
@@ -82,26 +80,14 @@ def figure3(
     targets = parse_expressions(config.targets)
     sources = config.report.figure_sources
     rows = stage_images(config, dataset, sources, targets, model_name)
-    COLUMNS = columns(MODELS.load(model_name))  # noqa: N806
-    figure, axes = plt.subplots(
-        len(rows),
-        len(COLUMNS),
-        figsize=(1.1 * len(COLUMNS) + 0.8, 1.1 * len(rows) + 0.4),
-        squeeze=False,
-    )
-    for r, (source, target, cells) in enumerate(rows):
-        for c, pixels in enumerate(cells):
-            axis = axes[r, c]
-            axis.set_xticks([])
-            axis.set_yticks([])
-            for spine in axis.spines.values():
-                spine.set_visible(False)
-            if pixels is not None:
-                axis.imshow(pixels, interpolation="nearest")
-            if r == 0:
-                axis.set_title(COLUMNS[c], fontsize=8)
-        label = f"{source}\n→ {target}" if target == targets[0] else f"→ {target}"
-        axes[r, 0].set_ylabel(label, fontsize=7, rotation=0, ha="right", va="center")
-    figure.suptitle(f"{dataset}: {model_name} stages ({', '.join(COLUMNS[1:-1])})", fontsize=9)
-    figure.tight_layout(rect=(0, 0, 1, 0.985))
+    names = columns(MODELS.load(model_name))[1:]  # the stages, then the real target
+    blocks: dict[str, list[list[Any]]] = {}
+    for source, target, cells in rows:  # cells: input, each stage, real target
+        block = blocks.setdefault(f"source {source}", [[None] * (len(targets) + 1) for _ in names])
+        block[0][0] = cells[0]
+        column = targets.index(target) + 1
+        for r, pixels in enumerate(cells[1:]):
+            block[r][column] = pixels
+    title = f"{dataset}: {model_name} stages ({', '.join(names[:-1])}) per target expression"
+    figure = image_blocks(title, list(blocks.items()), list(names), ["input", *targets])
     return save_figure(figure, out_png, out_pdf, record)

@@ -1,29 +1,23 @@
 """The comparison at a glance, for the end of ``bench run`` and ``bench report``.
 
 Reads ``results/tables/comparison.csv`` (one row per model, dataset and column: ``mean``,
-``ci_low``, ``ci_high``) and gives the first dataset's table as Markdown: one row per model,
-one column per metric column, ``mean ± half-interval`` (or the value alone / ``n/a``).
+``ci_low``, ``ci_high``) and gives the first dataset's table as Markdown, assembled as in the
+report (:func:`bench.report.tables.dataset_table`: one row per model and the ``real images``
+row, ``mean ± half-interval``), without bold or marks.
 """
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from bench import layout
+from bench.report.columns import known_columns
+from bench.report.tables import dataset_table, markdown_table
 
 if TYPE_CHECKING:
     from bench.config import Config
-
-
-def _cell(mean: float, low: float, high: float) -> str:
-    if not math.isfinite(mean):
-        return "n/a"
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return f"{mean:.3f}"
-    return f"{mean:.3f} ± {(high - low) / 2:.3f}"
 
 
 def first_table(config: Config) -> str | None:
@@ -36,15 +30,10 @@ def first_table(config: Config) -> str | None:
         return None
     dataset = summary["dataset"].iloc[0]
     rows = summary[summary["dataset"] == dataset]
-    models = list(dict.fromkeys(rows["model"]))
-    metrics = list(dict.fromkeys(rows["metric"]))
-    cells = {
-        (r.model, r.metric): _cell(float(r.mean), float(r.ci_low), float(r.ci_high))
-        for r in rows.itertuples()
+    columns = {
+        name: column
+        for name, column in known_columns(config.metrics).items()
+        if name in set(rows["metric"])
     }
-    table = pd.DataFrame(
-        [[cells.get((m, c), "") for c in metrics] for m in models],
-        index=pd.Index(models, name="model"),
-        columns=metrics,
-    )
-    return f"## {dataset}\n\n{table.to_markdown()}"
+    table = dataset_table(rows, list(dict.fromkeys(rows["model"])), dataset, columns)
+    return f"## {dataset}\n\n{markdown_table(table, bold=('', ''))}"

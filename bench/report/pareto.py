@@ -72,6 +72,8 @@ def pareto_figure(points: pd.DataFrame, dataset: str) -> plt.Figure:
     """Scatter of ``scatter_points`` output: 95% interval bars, the front as a dashed line,
     the front's models filled red, reference rows hollow."""
     figure, axis = plt.subplots(figsize=(4.8, 4.0))
+    labels: dict[tuple[int, int], list[tuple[float, float, str]]] = {}  # near points: one label
+    span = [max(float(np.ptp(points[c])), 1e-9) * 0.02 for c in ("ecs_mean", "fss_mean")]
     for model, row in points.iterrows():
         xerr = [[row.ecs_mean - row.ecs_ci_low], [row.ecs_ci_high - row.ecs_mean]]
         yerr = [[row.fss_mean - row.fss_ci_low], [row.fss_ci_high - row.fss_mean]]
@@ -88,26 +90,28 @@ def pareto_figure(points: pd.DataFrame, dataset: str) -> plt.Figure:
             linewidth=0.8,
         )
         label = f"{model} (reference)" if row.reference else model
-        axis.annotate(
-            label,
-            (row.ecs_mean, row.fss_mean),
-            xytext=(4, 4),
-            textcoords="offset points",
-            fontsize=7,
-        )
+        cell = (round(row.ecs_mean / span[0]), round(row.fss_mean / span[1]))  # 2% of the axes
+        labels.setdefault(cell, []).append((row.ecs_mean, row.fss_mean, label))
+    for group in labels.values():
+        names = ", ".join(label for _, _, label in group)
+        axis.annotate(names, group[0][:2], xytext=(4, 4), textcoords="offset points", fontsize=7)
     front = points[points["on_front"]].sort_values("ecs_mean")
     if len(front):
         axis.plot(
             front["ecs_mean"],
             front["fss_mean"],
-            "--",
+            "--o",
             color="tab:red",
             linewidth=1,
-            label="Pareto front",
+            markersize=0,
+            label="Pareto front (red)",
         )
         axis.legend(fontsize=7, loc="lower left")
-    axis.set_xlabel(f"{points.attrs['ecs_column']} (expression) ↑")
-    axis.set_ylabel(f"{FSS_COLUMN} (identity) ↑")
-    axis.set_title(f"{dataset}: expression vs identity", fontsize=9)
+    axis.set_xlabel(
+        f"{points.attrs['ecs_column']} ↑: share of outputs showing the target expression, [0, 1]",
+        fontsize=8,
+    )
+    axis.set_ylabel(f"{FSS_COLUMN} ↑: identity kept, cosine similarity, [-1, 1]", fontsize=8)
+    axis.set_title(f"{dataset}: expression vs identity (bars: bootstrap intervals)", fontsize=9)
     figure.tight_layout()
     return figure

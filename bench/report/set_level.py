@@ -15,9 +15,27 @@ import pandas as pd
 
 from bench.evaluate import set_values_of
 from metrics.base import Column
+from metrics.fid import RELIABLE_IMAGES
 
 SUMMARY_COLUMNS = ["metric", "mean", "ci_low", "ci_high", "n"]
 FLAG_MARK = "†"
+
+SMALL_SET = RELIABLE_IMAGES
+"""Set-level values (no interval) from fewer generated images than this are flagged: 2,048 is
+the dimension of the Inception features FID, KID and precision/recall/density/coverage compare."""
+
+SMALL_SET_CAVEAT = (
+    f"from fewer than {SMALL_SET:,} generated images (n in comparison.csv), the dimension of the "
+    "Inception features compared: FID is then biased upwards, KID noisy, and precision, recall, "
+    "density and coverage (k-nearest-neighbour balls) swing with the sample; compare them only "
+    "between models with the same n"
+)
+"""The caveat of a small-sample set-level value (a ``†`` note)."""
+
+
+def small_set(value_n: float, ci_low: float) -> bool:
+    """Whether a set-level value without an interval rests on too few images (:data:`SMALL_SET`)."""
+    return bool(pd.isna(ci_low)) and 0 < value_n < SMALL_SET
 
 
 def short_reason(reason: str) -> str:
@@ -71,6 +89,8 @@ def collect(frames: list[pd.DataFrame], columns: dict[str, Column]) -> SetLevel:
                 overall.append(row)
                 if value.flag:
                     flags[(model, dataset, value.column)] = value.flag
+                elif not columns[value.column].real_images_of and small_set(value.n, value.ci_low):
+                    flags[(model, dataset, value.column)] = SMALL_SET_CAVEAT
                 reference = value.details.get("reference_set") or value.details.get("real_set")
                 if reference:
                     references.setdefault(dataset, reference)
@@ -101,7 +121,7 @@ def combine(
 
 
 def notes(level: SetLevel, columns: dict[str, Column]) -> list[str]:
-    """Footnotes on set-level values, their reference sets, flags and missing metrics."""
+    """Notes on set-level values, their flags and missing metrics (every table's)."""
     lines = []
     present = set(level.overall["metric"]) if not level.overall.empty else set()
     if present & {"FID", "KID"}:
@@ -110,16 +130,12 @@ def notes(level: SetLevel, columns: dict[str, Column]) -> list[str]:
             "images of the target expressions (clean-fid clean resize, Inception-v3 2015-12-05); "
             "no interval (a bootstrap would need a thousand FIDs per cell)."
         )
-    accuracy = sorted(c for c in present if c.endswith("real acc"))
-    if accuracy:
-        lines.append(
-            f"{', '.join(accuracy)}: the classifier's accuracy on the dataset's real labelled "
-            "test images (the ceiling of its ECS), 95% bootstrap interval over images."
-        )
-    for dataset, reference in sorted(level.references.items()):
-        lines.append(f"{dataset}: set-level metrics compare with {reference}.")
-    for flag in sorted(set(level.flags.values())):
-        lines.append(f"{FLAG_MARK} {flag}.")
+    for text in dict.fromkeys(sorted(level.flags.values())):
+        flagged = [
+            c for c in columns if any(k[2] == c and f == text for k, f in level.flags.items())
+        ]
+        prefix = f"{', '.join(flagged)} " if text == SMALL_SET_CAVEAT else ""
+        lines.append(f"{FLAG_MARK} {prefix}{text}.")
     reasons: dict[str, set[str]] = {}
     for (_, _, column), reason in level.missing.items():
         reasons.setdefault(column, set()).add(short_reason(reason))
