@@ -2,28 +2,21 @@
 
 Reads ``results/tables/comparison.csv`` (one row per model, dataset and column: ``mean``,
 ``ci_low``, ``ci_high``) and gives the first dataset's table as Markdown: one row per model,
-one column per metric column, ``mean ± half-interval`` (or the value alone / ``n/a``).
+one column per metric column, ``mean ± half-interval`` (or the value alone / ``n/a``), and
+the across-seed ``(sd ...)`` of models trained per seed.
 """
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from bench import layout
+from bench.report.tables import cell_numbers, format_cell
 
 if TYPE_CHECKING:
     from bench.config import Config
-
-
-def _cell(mean: float, low: float, high: float) -> str:
-    if not math.isfinite(mean):
-        return "n/a"
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return f"{mean:.3f}"
-    return f"{mean:.3f} ± {(high - low) / 2:.3f}"
 
 
 def first_table(config: Config) -> str | None:
@@ -38,10 +31,7 @@ def first_table(config: Config) -> str | None:
     rows = summary[summary["dataset"] == dataset]
     models = list(dict.fromkeys(rows["model"]))
     metrics = list(dict.fromkeys(rows["metric"]))
-    cells = {
-        (r.model, r.metric): _cell(float(r.mean), float(r.ci_low), float(r.ci_high))
-        for r in rows.itertuples()
-    }
+    cells = {(r.model, r.metric): format_cell(*cell_numbers(r)) for r in rows.itertuples()}
     table = pd.DataFrame(
         [[cells.get((m, c), "") for c in metrics] for m in models],
         index=pd.Index(models, name="model"),

@@ -29,13 +29,17 @@ REFERENCE_MODELS = ("identity",)
 """Rows shown for reference only: never marked best."""
 
 
-def format_cell(mean: float, low: float, high: float, digits: int = 3) -> str:
-    """``mean ± half-interval`` or ``n/a`` when the metric did not apply."""
+def format_cell(
+    mean: float, low: float, high: float, digits: int = 3, seed_sd: float = math.nan
+) -> str:
+    """``mean ± half-interval`` or ``n/a`` when the metric did not apply; `` (sd s)`` after
+    it for a model trained per seed (``seed_sd``: the across-seed standard deviation)."""
     if not math.isfinite(mean):
         return "n/a"
+    spread = f" (sd {seed_sd:.{digits}f})" if math.isfinite(seed_sd) else ""
     if not (math.isfinite(low) and math.isfinite(high)):
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {(high - low) / 2:.{digits}f}"
+        return f"{mean:.{digits}f}{spread}"
+    return f"{mean:.{digits}f} ± {(high - low) / 2:.{digits}f}{spread}"
 
 
 LATEX_SPECIAL = {
@@ -82,6 +86,11 @@ def best_models(summary: pd.DataFrame, columns: dict[str, Column]) -> set[tuple[
     return best
 
 
+def cell_numbers(row: Any) -> tuple[float, float, float, int, float]:
+    """A summary row's cell numbers: mean, interval, digits, across-seed sd (NaN if none)."""
+    return row.mean, row.ci_low, row.ci_high, 3, float(getattr(row, "seed_sd", math.nan))
+
+
 def wide_table(
     summary: pd.DataFrame,
     models: list[str],
@@ -110,7 +119,7 @@ def wide_table(
             for model in models:
                 key = (model, dataset, metric)
                 row = cells.get(key)
-                text = "n/a" if row is None else format_cell(row.mean, row.ci_low, row.ci_high)
+                text = "n/a" if row is None else format_cell(*cell_numbers(row))
                 if missing and key in missing:
                     text = "missing"
                 if key in best and text not in ("n/a", "missing"):
