@@ -98,7 +98,10 @@ def evaluate_settings(config: Config, name: str) -> dict[str, Any]:
         "targets": list(config.targets),
         "seed": config.seed,
         "metrics": {m: config.metric_settings_of(m) for m in config.metrics},
-        "evaluation": config.evaluation.model_dump(mode="json"),
+        "evaluation": config.evaluation.model_dump(
+            mode="json",
+            exclude={"set_bootstrap_resamples"},  # the report's, not the records'
+        ),
     }
 
 

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from bench import fingerprint, layout, stages
+from bench import fingerprint, layout
 from bench.core import atomic, provenance
 from bench.core.progress import console
-from bench.evaluate import metric_columns, read_evaluation, read_features
+from bench.evaluate import metric_columns
 from bench.report import pairwise, scored, seeds, set_level, set_pairs
 from bench.report.columns import known_columns, label_columns
 from bench.report.confusion import confusion_figure, confusion_long
@@ -119,63 +119,13 @@ def confusion_outputs(
     return paths
 
 
-def _runs(
-    config: Config, covered: list[tuple[str, str]]
-) -> tuple[list[pd.DataFrame], dict[tuple[str, str], list[tuple[Config, pd.DataFrame]]]]:
-    """Every run's records of the ``covered`` (model, dataset) pairs: the first run's frame of
-    each pair (marks, counts, figures), and each pair's (run, frame) list; with several
-    seeds each frame gets a ``seed`` column (:mod:`bench.report.seeds`)."""
-    per_run: dict[tuple[str, str], list[tuple[Config, pd.DataFrame]]] = {}
-    for model, dataset in covered:
-        for run, _ in stages.runs(config, model):
-            frame = read_evaluation(run, model, dataset)
-            if len(config.seeds) > 1:
-                frame = frame.assign(**{seeds.SEED: run.run_seed})
-            per_run.setdefault((model, dataset), []).append((run, frame))
-    return [frames[0][1] for frames in per_run.values()], per_run
-
-
-def _set_pairs(
-    config: Config,
-    per_run: dict[tuple[str, str], list[tuple[Config, pd.DataFrame]]],
-    models: list[str],
-) -> pd.DataFrame:
-    """FID and KID pairs (:mod:`bench.report.set_pairs`) from the features kept beside the
-    records; none for a pair whose runs kept none."""
-    kept = {}
-    for (model, dataset), frames in per_run.items():
-        runs = [set_pairs.Run.of(f, read_features(r, model, dataset)) for r, f in frames]
-        if all(run is not None for run in runs):
-            kept[(model, dataset)] = runs
-    evaluation = config.evaluation
-    return set_pairs.compare(
-        kept, models, config.seed, evaluation.set_bootstrap_resamples, evaluation.confidence
-    )
-
-
-def seeds_note(config: Config, models: list[str]) -> list[str]:
-    """The footnote on the across-seed spread (none under one seed)."""
-    trained = [m for m in models if layout.trains_per_seed(config, m)]
-    if not trained:
-        return []
-    once = [m for m in models if m not in trained]
-    return [
-        f"sd: standard deviation across the {len(config.seeds)} training seeds "
-        f"({', '.join(map(str, config.seeds))}) of the mean (per-image metrics) or the value "
-        f"(FID, KID) of each model trained per seed ({', '.join(trained)}); such a cell is the "
-        "mean over its seeds, its ± interval is over images of the seed-averaged per-image "
-        "scores, which the paired comparisons use too"
-        + (f"; {', '.join(once)} run once (no sd)." if once else ".")
-    ]
-
-
 def report(config: Config, models: list[str], datasets: list[str]) -> list[Path]:
     """Write results/tables/*, results/figures/* and results/report.html for ``models`` x
     ``datasets``; return the paths. Models trained per seed (several ``seeds``) count with
     their seed-averaged scores and the across-seed spread (:mod:`bench.report.seeds`)."""
     absent = scored.absent_pairs(config, models, datasets)  # `bench score` rows: where scored
     covered = [(m, d) for m in models for d in datasets if (m, d) not in absent]
-    per_pair, per_run = _runs(config, covered)
+    per_pair, per_run = seeds.read_runs(config, covered)
     every_run = [frame for frames in per_run.values() for _, frame in frames]
     seeded = pd.concat(every_run, ignore_index=True)  # one row per output and seed
     record = report_record(config, every_run)
@@ -220,14 +170,14 @@ def report(config: Config, models: list[str], datasets: list[str]) -> list[Path]
             "sources": frame["source_id"].nunique(),
         }
     pairs = pairwise.compare(records, models, value_columns, **options)
-    set_rows = _set_pairs(config, per_run, models)
+    set_rows, unpaired = set_pairs.of_runs(config, per_run, models)
     if not set_rows.empty:
         raw = pd.concat([pairs.drop(columns="p_holm"), set_rows], ignore_index=True)
         pairs = pairwise.adjusted(raw, list(columns))
     top = pairwise.leaders(summary, pairs, columns, REFERENCE_MODELS)
     not_ahead = pairwise.not_ahead(top)
     extra_notes = set_level.notes(level, columns) + adaptation_notes + imported_notes
-    extra_notes += seeds_note(config, models)
+    extra_notes += seeds.note(config, models) + unpaired
     extra_notes += [pairwise.footnote()] if not_ahead else []
     paths = write_tables(
         summary,

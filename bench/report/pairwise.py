@@ -410,11 +410,14 @@ def set_difference(
     """``diff``, interval and ``p`` of a set-level metric from each model's values on the same
     sets: entry 0 on the shared images themselves, then one per resample.
 
-    ``diff = a[0] - b[0]``; ``ci_low``, ``ci_high``: percentiles of the resampled differences;
-    ``p``: two-sided, from the normal approximation with the bootstrap standard error,
-    ``2 Phi(-|diff| / se)`` (1 when nothing differs, 0 when a nonzero difference never varies).
-    Not exact, unlike the per-image test, but not floored at 1 / resamples either, so it can
-    survive Holm's correction over many pairs with a modest number of resamples.
+    ``diff = a[0] - b[0]``; ``ci_low``, ``ci_high``: percentiles of the resampled differences
+    re-centred on ``diff`` (their mean moved to it): a resample repeats images, which biases
+    FID and KID (repeats shrink a set's spread and raise its self-similarity), so the
+    uncentred percentiles can leave ``diff`` at their edge; ``p``: two-sided, from the normal
+    approximation with the bootstrap standard error, ``2 Phi(-|diff| / se)`` (1 when nothing
+    differs, 0 when a nonzero difference never varies). Not exact, unlike the per-image test,
+    but not floored at 1 / resamples either, so it can survive Holm's correction over many
+    pairs with a modest number of resamples.
     """
     from scipy.stats import norm
 
@@ -424,7 +427,7 @@ def set_difference(
     if not math.isfinite(diff) or deltas.size < 2:
         return {"diff": diff, "ci_low": math.nan, "ci_high": math.nan, "p": math.nan}
     tail = (1.0 - confidence) / 2.0
-    low, high = np.quantile(deltas, [tail, 1.0 - tail])
+    low, high = np.quantile(deltas - deltas.mean() + diff, [tail, 1.0 - tail])
     se = float(deltas.std(ddof=1))
     if se > 0:
         p = float(2.0 * norm.sf(abs(diff) / se))

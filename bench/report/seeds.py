@@ -13,13 +13,52 @@ the per-seed values of set-level metrics (FID, KID): the columns ``seeds`` (how 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from bench import layout, stages
+from bench.evaluate import read_evaluation
+
+if TYPE_CHECKING:
+    from bench.config import Config
+
+Runs = dict[tuple[str, str], list[tuple["Config", pd.DataFrame]]]
+"""(model, dataset) -> each run's (configuration, records frame), first seed first."""
+
 SEED = "seed"
 """Column of the records frames (and set-level rows) naming the run's training seed."""
-SPREAD_COLUMNS = ["seeds", "seed_sd"]
+
+
+def read_runs(config: Config, covered: list[tuple[str, str]]) -> tuple[list[pd.DataFrame], Runs]:
+    """Every run's records of the ``covered`` (model, dataset) pairs: the first run's frame of
+    each pair (marks, counts, figures), and each pair's runs; with several seeds each frame
+    gets a ``seed`` column."""
+    runs: Runs = {}
+    for model, dataset in covered:
+        for run, _ in stages.runs(config, model):
+            frame = read_evaluation(run, model, dataset)
+            if len(config.seeds) > 1:
+                frame = frame.assign(**{SEED: run.run_seed})
+            runs.setdefault((model, dataset), []).append((run, frame))
+    return [frames[0][1] for frames in runs.values()], runs
+
+
+def note(config: Config, models: list[str]) -> list[str]:
+    """The footnote on the across-seed spread (none without a model trained per seed)."""
+    trained = [m for m in models if layout.trains_per_seed(config, m)]
+    if not trained:
+        return []
+    once = [m for m in models if m not in trained]
+    return [
+        f"sd: standard deviation across the {len(config.seeds)} training seeds "
+        f"({', '.join(map(str, config.seeds))}) of the mean (per-image metrics) or the value "
+        f"(FID, KID) of each model trained per seed ({', '.join(trained)}); such a cell is the "
+        "mean over its seeds, its ± interval is over images of the seed-averaged per-image "
+        "scores, which the paired comparisons use too"
+        + (f"; {', '.join(once)} run once (no sd)." if once else ".")
+    ]
 
 
 def average(records: pd.DataFrame, value_columns: Sequence[str]) -> pd.DataFrame:

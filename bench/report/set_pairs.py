@@ -24,12 +24,18 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from bench.report.pairwise import PAIR_KEYS, set_difference, source_weights
+from bench.evaluate import read_features, set_values_of
+from bench.report.pairwise import COLUMNS, PAIR_KEYS, set_difference, source_weights
 from metrics.frechet import frechet_distances, kernel_distances
+
+if TYPE_CHECKING:
+    from bench.config import Config
+    from bench.report.seeds import Runs
 
 STATISTICS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {
     "FID": frechet_distances,
@@ -121,10 +127,29 @@ def compare(
                         **result,
                     }
                 )
-    return pd.DataFrame(
-        rows,
-        columns=["dataset", "metric", "model_a", "model_b", "n", "diff", "ci_low", "ci_high", "p"],
+    return pd.DataFrame(rows, columns=COLUMNS[:-1])
+
+
+def of_runs(config: Config, runs: Runs, models: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """:func:`compare` over the runs the report read (features from beside their records),
+    and a footnote naming the models whose FID was computed but whose features were not kept
+    (evaluated before they were: no paired FID / KID until `bench evaluate` runs again)."""
+    kept, unpaired = {}, []
+    for (model, dataset), frames in runs.items():
+        found = [Run.of(frame, read_features(run, model, dataset)) for run, frame in frames]
+        if all(run is not None for run in found):
+            kept[(model, dataset)] = found
+        elif any(v.column in STATISTICS for _, frame in frames for v in set_values_of(frame)):
+            unpaired.append(model)
+    evaluation = config.evaluation
+    pairs = compare(
+        kept, models, config.seed, evaluation.set_bootstrap_resamples, evaluation.confidence
     )
+    note = (
+        f"FID, KID of {', '.join(dict.fromkeys(unpaired))}: no paired comparison (records "
+        "evaluated before the features were kept beside them; `bench evaluate` again)."
+    )
+    return pairs, [note] if unpaired else []
 
 
 def _shared(runs: list[Run]) -> pd.MultiIndex:
