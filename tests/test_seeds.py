@@ -247,3 +247,71 @@ def test_one_seed_tables_have_no_spread_columns(tmp_path):
     tables = tmp_path / "results" / "tables"
     assert "seed_sd" not in pd.read_csv(tables / "comparison.csv")
     assert "(sd " not in (tables / "comparison.md").read_text()
+
+
+# -- end to end under both engines ------------------------------------------------------------
+def _project(root: Path) -> Path:
+    """A tiny two-seed project (identity, mr, stargan with 2 steps; L1 and SSIM) with the code
+    DVC's stages depend on copied beside it."""
+    import shutil
+
+    for package in ("bench", "models", "metrics", "datasets"):
+        shutil.copytree(
+            REPO / package, root / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    raw = two_seeds(root)
+    raw["paths"] = {k: k for k in ("data", "checkpoints", "outputs", "results")}
+    raw["metrics"] = ["l1", "ssim"]
+    del raw["profiles"]["smoke"]["metrics"]
+    raw["training"]["checkpoint_every"] = 0
+    raw["profiles"]["smoke"]["training"] = {"steps": {"stargan": 2}}
+    raw["profiles"]["smoke"]["model_settings"] = {
+        "stargan": {"conv_dim": 4, "res_blocks": 1, "critic_dim": 4, "critic_layers": 4}
+    }
+    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    (root / "dvc.yaml").write_text(dvc_yaml(resolve(raw)))
+    return root
+
+
+@pytest.mark.slow  # ~8 min on 2 busy cores: `dvc repro` and `bench run` of the same project
+def test_two_seeds_run_under_dvc_repro_and_bench_run_alike(tmp_path):
+    import json
+    import os
+
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    env["FES_BENCH_OFFLINE"] = "1"
+
+    def run(root: Path, *args: str) -> subprocess.CompletedProcess:
+        done = subprocess.run(args, cwd=root, capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        return done
+
+    dvc_root, bench_root = _project(tmp_path / "dvc"), _project(tmp_path / "bench")
+    dvc = (sys.executable, "-m", "dvc")
+    bench = (sys.executable, "-m", "bench.cli")
+    run(dvc_root, *dvc, "init", "--no-scm", "-q")
+    run(dvc_root, *dvc, "repro")
+    run(bench_root, *bench, "run")
+    for root in (dvc_root, bench_root):
+        assert (root / "checkpoints/stargan/seed1/synthetic/model.pt").is_file()
+        assert (root / "checkpoints/identity/synthetic/model.pt").is_file()
+        assert not (root / "checkpoints/identity/seed1").exists()  # a reference model runs once
+    tables = [
+        pd.read_csv(root / "results/tables/comparison.csv") for root in (dvc_root, bench_root)
+    ]
+    pd.testing.assert_frame_equal(*tables)  # the same numbers from either engine
+    stargan = tables[0][tables[0]["model"] == "stargan"]
+    assert (stargan["seeds"] == 2).all() and stargan["seed_sd"].notna().all()
+    markdown = (dvc_root / "results/tables/comparison.md").read_text()
+    assert "(sd " in next(line for line in markdown.splitlines() if line.startswith("| stargan"))
+    # current under both; one changed setting reruns the same stages under both
+    assert "nothing would run" in run(dvc_root, *bench, "run", "--dry-run").stderr
+    raw = yaml.safe_load((dvc_root / "params.yaml").read_text())
+    raw["profiles"]["smoke"]["training"]["steps"]["stargan"] = 3
+    (dvc_root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    run(dvc_root, *bench, "stages", "settings")
+    status = json.loads(run(dvc_root, *dvc, "status", "--json").stdout)
+    changed = set(status) - {"settings", "weights", "sources"}
+    planned = run(dvc_root, *bench, "run", "--dry-run").stderr.splitlines()
+    own = {line.split(":")[0] for line in planned if "would run (after " not in line}
+    assert changed == own == {"train@stargan-seed0", "train@stargan-seed1"}
