@@ -44,13 +44,10 @@ def trains_per_seed(config: Config, model: str) -> bool:
     trains (kind trained or adapted), not a reference or fitted model or a ``bench score`` row."""
     if len(config.seeds) < 2:
         return False
-    from bench.scored import is_scored_name
-
-    if is_scored_name(model):
-        return False
     from bench.factory import kind_of
+    from models.registry import MODELS
 
-    return kind_of(model) in SEEDED_KINDS
+    return model in MODELS and kind_of(model) in SEEDED_KINDS  # not in: a `bench score` row
 
 
 def run_seeds(config: Config, model: str) -> list[int]:

@@ -371,6 +371,17 @@ def instances(config: Config, stage: Stage) -> dict[str, dict[str, Any]]:
     return named
 
 
+def settings_path(stage: Stage, item: dict[str, Any]) -> str | None:
+    """The subtree of the settings file a stage instance depends on (``train.stargan`` or
+    ``train.stargan.seed1``), from its item (:func:`instances`); None for a stage without."""
+    if not stage.settings:
+        return None
+    path = stage.settings.replace(KEY, str(item.get("key", item.get("model"))))
+    for name, value in item.items():
+        path = path.replace(f"${{item.{name}}}", str(value))
+    return path
+
+
 def _body(config: Config, stage: Stage, foreach: bool) -> dict[str, Any]:
     """The stage's definition (``foreach``: the ``do`` part of a stage over its runs)."""
 

@@ -19,7 +19,7 @@ from fake_outputs import fake_project
 from bench import layout
 from bench.config import load_config, resolve, updated
 from bench.core.errors import UserError
-from bench.stages import dvc_yaml, instances, stage_names, stage_settings
+from bench.stages import dvc_yaml, instances, settings_path, stage_names, stage_settings
 
 RAW = yaml.safe_load((REPO / "params.yaml").read_text())
 
@@ -139,8 +139,7 @@ def test_two_seeds_give_one_stage_per_run_with_its_own_settings(tmp_path):
 
     for stage in STAGES:
         for item in instances(config, stage).values() if stage.matrix else []:
-            path = stage.settings.replace("${item.key}", item["key"])
-            path = path.replace("${item.dataset}", item.get("dataset", ""))
+            path = settings_path(stage, item)
             node = settings
             for part in path.split("."):
                 node = node[part]
