@@ -11,6 +11,10 @@ that changes a result (rates, loss weights, precision switches, seeds, data sett
 the same stages under both engines, and one that does not (log and checkpoint cadence,
 progress) reruns neither. ``dvc.yaml`` is generated from :data:`STAGES` by
 :func:`dvc_yaml` (``bench stages dvc-yaml``); a test keeps the committed file equal to it.
+
+With several ``seeds``, the train, adapt and evaluate stages of a model trained per seed
+have one instance per run (:func:`runs`: ``train@<model>-seed1``, settings
+``train.<model>.seed1``, folders with a seed level, :mod:`bench.layout`).
 """
 
 from __future__ import annotations
@@ -372,8 +376,8 @@ def instances(config: Config, stage: Stage) -> dict[str, dict[str, Any]]:
 
 
 def settings_path(stage: Stage, item: dict[str, Any]) -> str | None:
-    """The subtree of the settings file a stage instance depends on (``train.stargan`` or
-    ``train.stargan.seed1``), from its item (:func:`instances`); None for a stage without."""
+    """The subtree of the settings file a stage instance depends on (``train.<model>`` or
+    ``train.<model>.seed1``), from its item (:func:`instances`); None for a stage without."""
     if not stage.settings:
         return None
     path = stage.settings.replace(KEY, str(item.get("key", item.get("model"))))

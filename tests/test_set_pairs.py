@@ -48,13 +48,15 @@ def test_resampled_fid_and_kid_equal_the_direct_ones_on_repeated_rows(n, m, dim)
     assert np.isnan(frechet_distances(x, y, np.eye(1, n))[0])  # one image: undefined
 
 
-def _run(keys: pd.DataFrame, outputs: np.ndarray, reference: np.ndarray) -> set_pairs.Run:
+def _run(
+    keys: pd.DataFrame, outputs: np.ndarray, reference: np.ndarray, overall: str = "pooled"
+) -> set_pairs.Run:
     labels = np.array(["happy", "sad"] * (len(reference) // 2))
     features = {
         "fid.outputs": outputs,
         "fid.reference": reference,
         "fid.reference_targets": labels,
-        "fid.overall": np.array("pooled"),
+        "fid.overall": np.array(overall),
     }
     return set_pairs.Run(keys.reset_index(drop=True), features)
 
@@ -106,6 +108,30 @@ def test_known_difference_a_shift_of_the_outputs_adds_its_square_to_fid():
     assert (fid["ci_low"], fid["ci_high"]) == (pytest.approx(low), pytest.approx(high))
     assert fid["p"] == pytest.approx(2 * stats.norm.sf(shift @ shift / deltas.std(ddof=1)))
     assert fid["p"] < 1e-3
+
+
+def test_overall_mean_compares_the_mean_of_the_per_target_values():
+    rng = np.random.default_rng(3)
+    keys, reference = _keys(12), rng.normal(size=(16, 4))
+    a, b = rng.normal(size=(24, 4)), 1.5 * rng.normal(size=(24, 4))
+    runs = {
+        (name, "d"): [_run(keys, outputs, reference, "mean")]
+        for name, outputs in (("a", a), ("b", b))
+    }
+    rows = set_pairs.compare(runs, ["a", "b"], SEED, RESAMPLES).set_index("metric")
+    targets, labels = keys["target_expression"].to_numpy(), np.array(["happy", "sad"] * 8)
+
+    def mean_over_targets(outputs, statistic):
+        return np.mean(
+            [statistic(outputs[targets == t], reference[labels == t]) for t in ("happy", "sad")]
+        )
+
+    assert rows.loc["FID", "diff"] == pytest.approx(
+        mean_over_targets(a, frechet_distance) - mean_over_targets(b, frechet_distance), rel=1e-6
+    )
+    assert rows.loc["KID", "diff"] == pytest.approx(
+        mean_over_targets(a, _mmd) - mean_over_targets(b, _mmd), rel=1e-9
+    )
 
 
 @pytest.fixture
