@@ -107,7 +107,7 @@ def adapt(
     train_root = layout.dataset_dir(config, config.train_dataset)
     check_image_size(config, train_root)
     in_distribution = dataset == config.train_dataset
-    torch.manual_seed(config.seed)
+    torch.manual_seed(layout.training_seed(config, name))
     model = build_adapted(config, name, bases, None if in_distribution else dataset)
     target = layout.checkpoint_path(config, name, dataset)
     record = expected_fingerprint(config, name, dataset)

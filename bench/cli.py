@@ -21,9 +21,11 @@ from bench.commands.options import (
     DeviceOpt,
     ParamsOpt,
     ProfileOpt,
+    SeedOpt,
     SetOpt,
     chosen_device,
     load_config_from,
+    run_config,
 )
 from bench.core.errors import DISK_ERRNOS, UserError, disk_error_line
 from bench.core.progress import console
@@ -386,6 +388,7 @@ def train_command(
     fresh: Annotated[
         bool, typer.Option(help="discard the saved training state and start from step 0")
     ] = False,
+    seed: SeedOpt = None,
     params_file: ParamsOpt = None,
     profile: ProfileOpt = None,
     sets: SetOpt = None,
@@ -393,13 +396,14 @@ def train_command(
 ) -> None:
     """Train one model on the params' training dataset; resumes from the last checkpoint.
 
-    Writes checkpoints/<model>/<dataset>/model.pt (and train_state.pt for resuming). For
-    several GPUs: torchrun --nproc_per_node N -m bench.cli train --model M.
+    Writes checkpoints/<model>/<dataset>/model.pt (and train_state.pt for resuming; with
+    several seeds checkpoints/<model>/seed<k>/...). For several GPUs:
+    torchrun --nproc_per_node N -m bench.cli train --model M.
     """
     from bench.train import train
     from bench.weights_lock import pull_assets
 
-    config = load_config_from(params_file, profile, sets)
+    config = run_config(load_config_from(params_file, profile, sets), model, seed)
     pull_assets(config, ["models"], models=[model])
     console.print(f"checkpoint: {train(config, model, _device(config, device), fresh=fresh)}")
 
@@ -411,6 +415,7 @@ def adapt_command(
     fresh: Annotated[
         bool, typer.Option(help="discard the saved training state and start from step 0")
     ] = False,
+    seed: SeedOpt = None,
     params_file: ParamsOpt = None,
     profile: ProfileOpt = None,
     sets: SetOpt = None,
@@ -425,7 +430,7 @@ def adapt_command(
     from bench.adapt import adapt
     from bench.weights_lock import pull_assets
 
-    config = load_config_from(params_file, profile, sets)
+    config = run_config(load_config_from(params_file, profile, sets), model, seed)
     pull_assets(config, ["models"], models=[model])
     path = adapt(config, model, dataset, _device(config, device), fresh=fresh)
     console.print(f"checkpoint: {path}")
@@ -435,6 +440,7 @@ def adapt_command(
 def synthesize_command(
     model: ModelOpt,
     dataset: DatasetOpt,
+    seed: SeedOpt = None,
     params_file: ParamsOpt = None,
     profile: ProfileOpt = None,
     sets: SetOpt = None,
@@ -444,7 +450,7 @@ def synthesize_command(
     from bench.synthesize import synthesize
     from bench.weights_lock import pull_assets
 
-    config = load_config_from(params_file, profile, sets)
+    config = run_config(load_config_from(params_file, profile, sets), model, seed)
     pull_assets(config, ["models"], models=[model])
     console.print(f"outputs: {synthesize(config, model, dataset, _device(config, device))}")
 
@@ -467,6 +473,7 @@ def evaluate_command(
         ),
     ] = False,
     strict: StrictOpt = False,
+    seed: SeedOpt = None,
     params_file: ParamsOpt = None,
     profile: ProfileOpt = None,
     sets: SetOpt = None,
@@ -479,7 +486,7 @@ def evaluate_command(
     from bench.evaluate import evaluate_datasets
     from bench.weights_lock import pull_assets
 
-    config = load_config_from(params_file, profile, sets)
+    config = run_config(load_config_from(params_file, profile, sets), model, seed)
     pull_assets(config, ["models", "metrics"] if synthesize else ["metrics"], models=[model])
     datasets = check_dataset_names(config, dataset or config.eval_datasets)
     paths = evaluate_datasets(

@@ -59,6 +59,10 @@ if TYPE_CHECKING:
 
 RECORDS_SHA256 = "records_sha256"
 """Key of the metrics JSON that holds the sha256 of the records parquet written with it."""
+FEATURES = "features"
+"""``attrs`` key of the kept features, and what names their file (:func:`features_path`)."""
+FEATURES_SHA256 = "features_sha256"
+"""Key of the metrics JSON that holds the sha256 of the features file written with it."""
 
 RECORD_KEYS = (
     "model",
@@ -171,7 +175,10 @@ def score(
 
     ``built``: metrics from :func:`build_metrics` to reuse (default: built here).
     ``attrs`` carries the provenance, ``ood``, ``set_values`` (list of
-    :meth:`SetValue.as_dict`) and ``missing`` (``{column: reason}``).
+    :meth:`SetValue.as_dict`), ``missing`` (``{column: reason}``) and, where a metric keeps
+    the features behind its set-level values (:meth:`Metric.kept_features`), ``features``
+    (``{"<metric>.<name>": array, "output_id": ...}``; :func:`write_evaluation` moves them to
+    their own file).
     """
     strict = is_strict(config, strict)
     data_root = layout.dataset_dir(config, dataset)
@@ -222,9 +229,11 @@ def score(
                         columns.setdefault(column, []).append(np.asarray(values, dtype=kind))
             advance(len(part))
     set_values: list[SetValue] = []
+    kept: dict[str, np.ndarray] = {}
     with torch.inference_mode():
         for metric in metrics:
             set_values += metric.finish()
+            kept |= {f"{metric.name}.{k}": v for k, v in metric.kept_features().items()}
     records = outputs[["output_id", "source_id", "subject", "target_expression"]].copy()
     records.insert(0, "dataset", dataset)
     records.insert(0, "model", model_name)
@@ -259,6 +268,8 @@ def score(
     records.attrs["ood"] = read_info(data_root).ood
     records.attrs["set_values"] = [value.as_dict() for value in set_values]
     records.attrs["missing"] = gaps
+    if kept:
+        records.attrs[FEATURES] = {"output_id": records["output_id"].to_numpy(str), **kept}
     return records
 
 
@@ -362,10 +373,34 @@ def check_outputs_current(config: Config, model_name: str, dataset: str) -> None
         )
 
 
+def features_path(config: Config, model_name: str, dataset: str) -> Path:
+    """Beside the records: ``results/records/<model>/<dataset>.features.npz``, the features
+    the set-level values were computed from (:meth:`Metric.kept_features`)."""
+    records = layout.records_path(config, model_name, dataset)
+    return records.with_name(f"{records.stem}.{FEATURES}.npz")
+
+
+def _lossless(array: np.ndarray) -> np.ndarray:
+    """float32 when that keeps every value (features of a float32 network), else as is."""
+    if array.dtype == np.float64 and np.array_equal(array.astype(np.float32), array):
+        return array.astype(np.float32)
+    return array
+
+
+def write_features(path: Path, features: dict[str, np.ndarray]) -> str:
+    """The kept features as an ``.npz`` (atomically); returns its sha256."""
+    with atomic.atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **{k: _lossless(np.asarray(v)) for k, v in features.items()})
+    return sha256_file(path)
+
+
 def write_evaluation(config: Config, model_name: str, dataset: str, records: pd.DataFrame) -> Path:
-    """Write the records parquet and the metrics JSON of (model, dataset) as one unit."""
+    """Write the records parquet, the kept features (moved out of ``records.attrs``) and the
+    metrics JSON of (model, dataset) as one unit."""
     path = layout.records_path(config, model_name, dataset)
     metrics_file = layout.metrics_path(config, model_name, dataset)
+    features = records.attrs.pop(FEATURES, None)  # before any copy of the frame carries them
+    features_file = features_path(config, model_name, dataset)
     summary = summarise(
         records,
         metric_columns(records),
@@ -403,6 +438,9 @@ def write_evaluation(config: Config, model_name: str, dataset: str, records: pd.
         write_records(records, tmp)
         body[RECORDS_SHA256] = sha256_file(tmp)
         metrics_file.unlink(missing_ok=True)
+        features_file.unlink(missing_ok=True)
+        if features:
+            body[FEATURES_SHA256] = write_features(features_file, features)
     atomic.write_text(
         metrics_file, json.dumps(body, indent=2, sort_keys=True, allow_nan=False) + "\n"
     )
@@ -481,3 +519,21 @@ def read_evaluation(config: Config, model_name: str, dataset: str) -> pd.DataFra
     if recorded != sha256_file(path):
         raise UserError(f"{metrics_file} was not written with {path} (sha256 differs); {redo}")
     return read_records(path)
+
+
+def read_features(config: Config, model_name: str, dataset: str) -> dict[str, np.ndarray]:
+    """The features kept with (model, dataset)'s records (:func:`features_path`), once its
+    metrics JSON confirms they were written with them; empty when none were kept."""
+    path = features_path(config, model_name, dataset)
+    metrics_file = layout.metrics_path(config, model_name, dataset)
+    body = json.loads(metrics_file.read_text(encoding="utf-8")) if metrics_file.is_file() else {}
+    recorded = body.get(FEATURES_SHA256)
+    if recorded is None:
+        return {}
+    if not path.is_file() or sha256_file(path) != recorded:
+        raise UserError(
+            f"{path} is missing or was not written with {metrics_file} (sha256 differs); "
+            f"re-run `bench evaluate --model {model_name} --dataset {dataset}`"
+        )
+    with np.load(path, allow_pickle=False) as data:
+        return {key: data[key] for key in data.files}

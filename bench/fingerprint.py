@@ -180,15 +180,16 @@ def _report_path(config: Config) -> Path:
 
 def report_fingerprint(config: Config, pairs: list[tuple[str, str]]) -> dict[str, Any]:
     """What the tables, figures and report depend on: the report stage's settings and the
-    records of the (model, dataset) ``pairs`` they cover (sha256)."""
+    records of every run of the (model, dataset) ``pairs`` they cover (sha256; keyed
+    ``<model>/<dataset>``, or ``<model>/seed<k>/<dataset>`` for a model trained per seed)."""
     from bench.synthesize import generator_checkpoint
 
     records, checkpoints = {}, {}
     for model, dataset in pairs:
-        records[f"{model}/{dataset}"] = file_sha256(layout.records_path(config, model, dataset))
-        checkpoints[f"{model}/{dataset}"] = file_sha256(
-            generator_checkpoint(config, model, dataset)
-        )
+        for run, _ in stages.runs(config, model):
+            key = f"{layout.run_dir(run, model)}/{dataset}"
+            records[key] = file_sha256(layout.records_path(run, model, dataset))
+            checkpoints[key] = file_sha256(generator_checkpoint(run, model, dataset))
     return {
         "settings": stages.report_settings(config),
         "records": records,
@@ -210,5 +211,8 @@ def report_mismatch(config: Config) -> str | None:
     if not path.is_file():
         return "no report yet"
     recorded = json.loads(path.read_text(encoding="utf-8"))
-    pairs = [tuple(key.split("/", 1)) for key in recorded.get("records", {})]
-    return difference(recorded, report_fingerprint(config, pairs))  # type: ignore[arg-type]
+    pairs = []  # (model, dataset) from "<model>[/seed<k>]/<dataset>" (names hold no "/")
+    for key in recorded.get("records", {}):
+        run, dataset = key.rsplit("/", 1)
+        pairs.append((run.split("/", 1)[0], dataset))
+    return difference(recorded, report_fingerprint(config, list(dict.fromkeys(pairs))))

@@ -13,6 +13,13 @@
     results/tables/, results/figures/ (PNG), results/pdf/ (PDF)   written by the report
     results/weights/<group>.json                 the weights lock (bench weights lock)
     results/sources/<model>.json                 the code each model is made of (bench sources)
+
+With several ``seeds``, a model trained per seed (:func:`trains_per_seed`: kind trained or
+adapted) has one *run* per seed, and its folders get a seed level after the model's name:
+``checkpoints/<model>/seed<k>/<dataset>/``, ``outputs/<model>/seed<k>/<dataset>/``,
+``results/records/<model>/seed<k>/``, ``results/metrics/<model>/seed<k>/``; the run is the
+configuration's :attr:`~bench.config.Config.run_seed` (``config.for_seed(k)``). Reference and
+fitted models, ``bench score`` rows, and every model under one seed keep the folders above.
 """
 
 from __future__ import annotations
@@ -24,8 +31,40 @@ if TYPE_CHECKING:
     from bench.config import Config
 
 
+SEEDED_KINDS = ("trained", "adapted")
+"""Model kinds trained once per seed (:attr:`models.base.Generator.kind`)."""
+
+
 def _root(config: Config, key: str) -> Path:
     return config.root(key)
+
+
+def trains_per_seed(config: Config, model: str) -> bool:
+    """True when ``model`` has one run per seed: several ``seeds`` and a model the harness
+    trains (kind trained or adapted), not a reference or fitted model or a ``bench score`` row."""
+    if len(config.seeds) < 2:
+        return False
+    from bench.factory import kind_of
+    from models.registry import MODELS
+
+    return model in MODELS and kind_of(model) in SEEDED_KINDS  # not in: a `bench score` row
+
+
+def run_seeds(config: Config, model: str) -> list[int]:
+    """The seeds ``model`` runs under: every seed if it trains per seed, else the first."""
+    return list(config.seeds) if trains_per_seed(config, model) else [config.seed]
+
+
+def training_seed(config: Config, model: str) -> int:
+    """The seed ``model`` trains with in this configuration's run (the first seed for models
+    with one run)."""
+    return config.run_seed if trains_per_seed(config, model) else config.seed
+
+
+def run_dir(config: Config, model: str) -> str:
+    """``model``'s folder name under each root: ``<model>`` or, trained per seed,
+    ``<model>/seed<k>`` for the configuration's run."""
+    return f"{model}/seed{config.run_seed}" if trains_per_seed(config, model) else model
 
 
 def check_dataset_name(name: str) -> str:
@@ -56,7 +95,8 @@ def checkpoint_path(config: Config, model: str, dataset: str | None = None) -> P
     ``dataset``: the folder key for models adapted per evaluation dataset
     (``checkpoints/dai2i/<dataset>/model.pt``); default the training dataset.
     """
-    return _root(config, "checkpoints") / model / (dataset or config.train_dataset) / "model.pt"
+    folder = _root(config, "checkpoints") / run_dir(config, model)
+    return folder / (dataset or config.train_dataset) / "model.pt"
 
 
 def classifier_path(config: Config) -> Path:
@@ -66,17 +106,17 @@ def classifier_path(config: Config) -> Path:
 
 def outputs_dir(config: Config, model: str, dataset: str) -> Path:
     """Generated images of ``model`` over ``dataset``."""
-    return _root(config, "outputs") / model / dataset
+    return _root(config, "outputs") / run_dir(config, model) / dataset
 
 
 def records_path(config: Config, model: str, dataset: str) -> Path:
     """Per-image metric records."""
-    return _root(config, "results") / "records" / model / f"{dataset}.parquet"
+    return _root(config, "results") / "records" / run_dir(config, model) / f"{dataset}.parquet"
 
 
 def metrics_path(config: Config, model: str, dataset: str) -> Path:
     """Aggregated metrics JSON (declared as DVC metrics)."""
-    return _root(config, "results") / "metrics" / model / f"{dataset}.json"
+    return _root(config, "results") / "metrics" / run_dir(config, model) / f"{dataset}.json"
 
 
 def tables_dir(config: Config) -> Path:

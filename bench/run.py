@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from bench import factory
+from bench import factory, stages
 from bench.adapt import adapt, adaptation_mismatch
 from bench.classifier import classifier_mismatch, train_ecs_classifier
 from bench.core.progress import console, progress_bar
@@ -71,19 +71,24 @@ def _train_classifier(config: Config, device: torch.device) -> object:
 def _model_steps(
     config: Config, model: str, datasets: list[str], retrain: bool, device: torch.device
 ) -> list[Step]:
+    """The train or adapt steps of ``model``'s run ``config`` (:func:`bench.stages.runs`)."""
+    suffix = stages.run_suffix(config, model, config)
     if factory.kind_of(model) != "adapted":
         return [
             Step(
-                f"train@{model}",
+                f"train@{model}{suffix}",
                 lambda: "--retrain" if retrain else checkpoint_mismatch(config, model),
                 ("data",),
                 lambda: train(config, model, device, fresh=retrain),
             )
         ]
-    bases = tuple(f"train@{b}" for b in factory.dependencies(config, model))
+    bases = tuple(
+        f"train@{b}{stages.run_suffix(config, b, config)}"
+        for b in factory.dependencies(config, model)
+    )
     return [
         Step(
-            f"adapt@{model}-{dataset}",
+            f"adapt@{model}-{dataset}{suffix}",
             lambda dataset=dataset: (
                 "--retrain" if retrain else adaptation_mismatch(config, model, dataset)
             ),
@@ -129,24 +134,30 @@ def plan(
             )
         )
     for model in factory.ordered(config, models):
-        steps += _model_steps(config, model, datasets, retrain, device)
-    for model in models:
+        for run, _ in stages.runs(config, model):  # one per seed for models trained per seed
+            steps += _model_steps(run, model, datasets, retrain, device)
+    for model, (run, _) in ((m, r) for m in models for r in stages.runs(config, m)):
         adapted = factory.kind_of(model) == "adapted"
-        made_by = [f"adapt@{model}-{d}" for d in datasets] if adapted else [f"train@{model}"]
+        suffix = stages.run_suffix(config, model, run)
+        made_by = (
+            [f"adapt@{model}-{d}{suffix}" for d in datasets]
+            if adapted
+            else [f"train@{model}{suffix}"]
+        )
 
-        def stale_evaluations(model: str = model) -> str | None:
+        def stale_evaluations(model: str = model, run: Config = run) -> str | None:
             reasons = [
-                f"{d}: {why}" for d in datasets if (why := evaluation_mismatch(config, model, d))
+                f"{d}: {why}" for d in datasets if (why := evaluation_mismatch(run, model, d))
             ]
             return "; ".join(reasons) or None
 
         steps.append(
             Step(
-                f"{'evaluate_adapted' if adapted else 'evaluate'}@{model}",
+                f"{'evaluate_adapted' if adapted else 'evaluate'}@{model}{suffix}",
                 stale_evaluations,
                 ("data", "ecs_classifier", *made_by),
-                lambda model=model: evaluate_datasets(
-                    config, model, datasets, device, synthesize_first=True
+                lambda model=model, run=run: evaluate_datasets(
+                    run, model, datasets, device, synthesize_first=True
                 ),
             )
         )

@@ -11,6 +11,10 @@ that changes a result (rates, loss weights, precision switches, seeds, data sett
 the same stages under both engines, and one that does not (log and checkpoint cadence,
 progress) reruns neither. ``dvc.yaml`` is generated from :data:`STAGES` by
 :func:`dvc_yaml` (``bench stages dvc-yaml``); a test keeps the committed file equal to it.
+
+With several ``seeds``, the train, adapt and evaluate stages of a model trained per seed
+have one instance per run (:func:`runs`: ``train@<model>-seed1``, settings
+``train.<model>.seed1``, folders with a seed level, :mod:`bench.layout`).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from bench import factory
+from bench import factory, layout
 from bench.sampler import resolve_sampling
 
 if TYPE_CHECKING:
@@ -55,7 +59,7 @@ def train_settings(config: Config, name: str) -> dict[str, Any]:
         "model": name,
         "kind": cls.kind,
         "image_size": config.image_size,
-        "seed": config.seed,
+        "seed": layout.training_seed(config, name),
         "train_dataset": config.train_dataset,
         "settings": config.settings_of(name),
     }
@@ -98,7 +102,10 @@ def evaluate_settings(config: Config, name: str) -> dict[str, Any]:
         "targets": list(config.targets),
         "seed": config.seed,
         "metrics": {m: config.metric_settings_of(m) for m in config.metrics},
-        "evaluation": config.evaluation.model_dump(mode="json"),
+        "evaluation": config.evaluation.model_dump(
+            mode="json",
+            exclude={"set_bootstrap_resamples"},  # the report's, not the records'
+        ),
     }
 
 
@@ -111,8 +118,9 @@ def report_settings(config: Config) -> dict[str, Any]:
         "targets": list(config.targets),
         "metrics": list(config.metrics),
         "seed": config.seed,
+        "seeds": list(config.seeds),
         "evaluation": config.evaluation.model_dump(
-            mode="json", include={"bootstrap_resamples", "confidence"}
+            mode="json", include={"bootstrap_resamples", "set_bootstrap_resamples", "confidence"}
         ),
         "report": config.report.model_dump(mode="json"),
     }
@@ -131,19 +139,45 @@ def _nested(flat: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def runs(config: Config, model: str) -> list[tuple[Config, str]]:
+    """``model``'s runs: (the configuration of the run, its key in the settings file:
+    ``<model>``, or ``<model>.seed<k>`` for a model trained per seed)."""
+    per_seed = layout.trains_per_seed(config, model)
+    return [
+        (config.for_seed(seed), f"{model}.seed{seed}" if per_seed else model)
+        for seed in layout.run_seeds(config, model)
+    ]
+
+
+def run_suffix(config: Config, model: str, run: Config) -> str:
+    """What a run adds to its stage names: ``-seed<k>`` for a model trained per seed, else
+    nothing (``train@<model>-seed1``; ``train@<model>`` for one run)."""
+    return f"-seed{run.run_seed}" if layout.trains_per_seed(config, model) else ""
+
+
 def stage_settings(config: Config) -> dict[str, Any]:
-    """The content of ``<results>/settings.yaml``: every stage instance's settings."""
+    """The content of ``<results>/settings.yaml``: every stage instance's settings (a model
+    trained per seed has one subtree per seed, ``train.<model>.seed<k>``)."""
     return {
         "data": {spec: data_settings(config, spec) for spec in config.datasets},
-        "train": _nested({m: train_settings(config, m) for m in config.models}),
+        "train": _nested(
+            {key: train_settings(run, m) for m in config.models for run, key in runs(config, m)}
+        ),
         "adapt": _nested(
             {
-                m: {d: adapt_settings(config, m, d) for d in config.eval_datasets}
+                key: {d: adapt_settings(run, m, d) for d in config.eval_datasets}
                 for m in config.adapted_models
+                for run, key in runs(config, m)
             }
         ),
         "ecs_classifier": classifier_settings(config),
-        "evaluate": _nested({m: evaluate_settings(config, m) for m in config.table_models}),
+        "evaluate": _nested(
+            {
+                key: evaluate_settings(run, m)
+                for m in config.table_models
+                for run, key in runs(config, m)
+            }
+        ),
         "report": report_settings(config),
     }
 
@@ -175,9 +209,17 @@ class Stage:
     always_changed: bool = False
     needs_base: bool = False
     """Adapted models: the generator adds each base model's checkpoint folder to ``deps``."""
+    per_seed: bool = False
+    """One instance per run (:func:`runs`): with several seeds, the models trained per seed
+    get one per seed (``train@<model>-seed<k>``), their folders a seed level."""
 
 
 R, D, C = "${paths.results}", "${paths.data}", "${paths.checkpoints}"
+RUN = "${item.run}"
+"""A model's folder under a root (:func:`bench.layout.run_dir`): ``${item.model}`` under one
+seed; with several, a ``foreach`` item's ``<model>`` or ``<model>/seed<k>``."""
+KEY = "${item.key}"
+"""A model's key in the settings file: ``${item.model}``, or ``<model>.seed<k>``."""
 UNCACHED = {"cache": False}
 
 STAGES: tuple[Stage, ...] = (
@@ -215,7 +257,7 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "train",
         "bench train --model ${item.model}",
-        "one stage per model; persist: an interrupted run resumes from train_state.pt",
+        "one stage per model (and seed); persist: an interrupted run resumes from train_state.pt",
         matrix={"model": "models"},
         deps=(
             f"{D}/${{train_dataset}}",
@@ -224,8 +266,9 @@ STAGES: tuple[Stage, ...] = (
             "bench/trainer.py",
             "bench/sampler.py",
         ),
-        settings="train.${item.model}",
-        outs={f"{C}/${{item.model}}": {"persist": True}},
+        settings=f"train.{KEY}",
+        outs={f"{C}/{RUN}": {"persist": True}},
+        per_seed=True,
     ),
     Stage(
         "adapt",
@@ -241,9 +284,10 @@ STAGES: tuple[Stage, ...] = (
             "bench/trainer.py",
             "bench/sampler.py",
         ),
-        settings="adapt.${item.model}.${item.dataset}",
-        outs={f"{C}/${{item.model}}/${{item.dataset}}": {"persist": True}},
+        settings=f"adapt.{KEY}.${{item.dataset}}",
+        outs={f"{C}/{RUN}/${{item.dataset}}": {"persist": True}},
         needs_base=True,
+        per_seed=True,
     ),
     Stage(
         "ecs_classifier",
@@ -265,7 +309,7 @@ STAGES: tuple[Stage, ...] = (
             f"{what} on every eval dataset, one process: start-up and evaluators paid once",
             matrix={"model": models},
             deps=(
-                f"{C}/${{item.model}}",
+                f"{C}/{RUN}",
                 f"{C}/ecs_classifier",
                 D,
                 f"{R}/weights/metrics.json",
@@ -273,12 +317,13 @@ STAGES: tuple[Stage, ...] = (
                 "bench/synthesize.py",
                 "bench/evaluate.py",
             ),
-            settings="evaluate.${item.model}",
+            settings=f"evaluate.{KEY}",
             outs={
-                "${paths.outputs}/${item.model}": UNCACHED,
-                f"{R}/records/${{item.model}}": {},
+                f"${{paths.outputs}}/{RUN}": UNCACHED,
+                f"{R}/records/{RUN}": {},
             },
-            metrics={f"{R}/metrics/${{item.model}}": UNCACHED},
+            metrics={f"{R}/metrics/{RUN}": UNCACHED},
+            per_seed=True,
         )
         for name, models, what in (
             ("evaluate", "models", "a model"),
@@ -301,29 +346,88 @@ def _entries(paths: dict[str, dict[str, Any]]) -> list[Any]:
     return [{path: dict(options)} if options else path for path, options in paths.items()]
 
 
+def _lists(config: Config) -> dict[str, list[str]]:
+    return {
+        "models": config.models,
+        "adapted_models": config.adapted_models,
+        "eval_datasets": config.eval_datasets,
+    }
+
+
+def instances(config: Config, stage: Stage) -> dict[str, dict[str, Any]]:
+    """A matrix stage's instances under DVC's naming: the part after ``@`` -> its item
+    (``model``, ``dataset``, ...; with several seeds, per-seed stages' items also hold
+    ``seed``, ``run`` and ``key``, and a run trained per seed is named ``...-seed<k>``)."""
+    combos: list[dict[str, str]] = [{}]
+    for item, source in stage.matrix.items():
+        combos = [c | {item: v} for c in combos for v in _lists(config)[source]]
+    if not (stage.per_seed and len(config.seeds) > 1):
+        return {"-".join(c.values()): c for c in combos}
+    named: dict[str, dict[str, Any]] = {}
+    for combo in combos:
+        model = combo["model"]
+        for run, key in runs(config, model):
+            named["-".join(combo.values()) + run_suffix(config, model, run)] = combo | {
+                "seed": run.run_seed,
+                "run": layout.run_dir(run, model),
+                "key": key,
+            }
+    return named
+
+
+def settings_path(stage: Stage, item: dict[str, Any]) -> str | None:
+    """The subtree of the settings file a stage instance depends on (``train.<model>`` or
+    ``train.<model>.seed1``), from its item (:func:`instances`); None for a stage without."""
+    if not stage.settings:
+        return None
+    path = stage.settings.replace(KEY, str(item.get("key", item.get("model"))))
+    for name, value in item.items():
+        path = path.replace(f"${{item.{name}}}", str(value))
+    return path
+
+
+def _body(config: Config, stage: Stage, foreach: bool) -> dict[str, Any]:
+    """The stage's definition (``foreach``: the ``do`` part of a stage over its runs)."""
+
+    def fill(text: str) -> str:  # under one seed a run is its model: the matrix item names both
+        return text if foreach else text.replace(RUN, "${item.model}").replace(KEY, "${item.model}")
+
+    body: dict[str, Any] = {"cmd": stage.cmd + (" --seed ${item.seed}" if foreach else "")}
+    if stage.always_changed:
+        body["always_changed"] = True
+    deps = [fill(dep) for dep in stage.deps]
+    if stage.needs_base:
+        bases = {b for m in config.adapted_models for b in factory.dependencies(config, m)}
+        for base in sorted(bases):
+            per_seed = foreach and layout.trains_per_seed(config, base)
+            deps.append(f"{C}/{base}" + ("/seed${item.seed}" if per_seed else ""))
+    if deps:
+        body["deps"] = deps
+    if stage.settings:
+        body["params"] = [{f"{R}/{SETTINGS_FILE}": [fill(stage.settings)]}]
+    for key, paths in (("outs", stage.outs), ("metrics", stage.metrics), ("plots", stage.plots)):
+        if paths:
+            body[key] = _entries({fill(path): options for path, options in paths.items()})
+    return body
+
+
 def dvc_yaml(config: Config) -> str:
-    """The ``dvc.yaml`` of :data:`STAGES` (adapted models' bases from their declarations)."""
-    bases = sorted({b for m in config.adapted_models for b in factory.dependencies(config, m)})
+    """The ``dvc.yaml`` of :data:`STAGES` (adapted models' bases from their declarations).
+
+    Under one seed the matrices read the top-level lists of params.yaml (``${models}``); with
+    several seeds each per-seed stage is a ``foreach`` over its runs, written out from the
+    configuration (so ``bench stages dvc-yaml`` must run again when the lists change: the
+    settings stage refuses a stale file)."""
     stages: dict[str, Any] = {}
     for stage in STAGES:
-        body: dict[str, Any] = {}
+        foreach = stage.per_seed and len(config.seeds) > 1
+        body = _body(config, stage, foreach)
+        if foreach:
+            stages[stage.name] = {"foreach": instances(config, stage), "do": body}
+            continue
         if stage.matrix:
-            body["matrix"] = {item: f"${{{source}}}" for item, source in stage.matrix.items()}
-        body["cmd"] = stage.cmd
-        if stage.always_changed:
-            body["always_changed"] = True
-        deps = list(stage.deps) + ([f"{C}/{b}" for b in bases] if stage.needs_base else [])
-        if deps:
-            body["deps"] = deps
-        if stage.settings:
-            body["params"] = [{f"{R}/{SETTINGS_FILE}": [stage.settings]}]
-        for key, paths in (
-            ("outs", stage.outs),
-            ("metrics", stage.metrics),
-            ("plots", stage.plots),
-        ):
-            if paths:
-                body[key] = _entries(paths)
+            matrix = {item: f"${{{source}}}" for item, source in stage.matrix.items()}
+            body = {"matrix": matrix} | body
         stages[stage.name] = body
     header = (
         "# Generated from bench/stages.py by `bench stages dvc-yaml`: edit the stage table there.\n"
@@ -335,19 +439,12 @@ def dvc_yaml(config: Config) -> str:
 
 
 def stage_names(config: Config) -> list[str]:
-    """Every stage instance under DVC's naming (``train@<model>``, ``adapt@<model>-<dataset>``)."""
-    lists = {
-        "models": config.models,
-        "adapted_models": config.adapted_models,
-        "eval_datasets": config.eval_datasets,
-    }
+    """Every stage instance under DVC's naming (``train@<model>``, ``adapt@<model>-<dataset>``;
+    with several seeds ``train@<model>-seed<k>`` for models trained per seed)."""
     names: list[str] = []
     for stage in STAGES:
         if not stage.matrix:
             names.append(stage.name)
-            continue
-        combos: list[list[str]] = [[]]
-        for source in stage.matrix.values():
-            combos = [c + [v] for c in combos for v in lists[source]]
-        names += [f"{stage.name}@{'-'.join(c)}" for c in combos]
+        else:
+            names += [f"{stage.name}@{key}" for key in instances(config, stage)]
     return names

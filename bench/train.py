@@ -36,7 +36,7 @@ def train_context(config: Config, name: str, device: torch.device) -> TrainConte
     training = config.training
     return TrainContext(
         device=device,
-        seed=config.seed,
+        seed=layout.training_seed(config, name),
         checkpoint_dir=layout.checkpoint_path(config, name).parent,
         steps=training.steps_for(name),
         batch_size=training.batch_size_for(name),
@@ -78,7 +78,9 @@ def check_image_size(config: Config, data_root: Path) -> None:
 
 
 def train(config: Config, name: str, device: torch.device, fresh: bool = False) -> Path:
-    """Train ``name`` (resuming unless ``fresh``) and write ``checkpoints/<name>/<dataset>/model.pt``."""
+    """Train ``name`` (resuming unless ``fresh``) and write ``checkpoints/<name>/<dataset>/model.pt``
+    (``checkpoints/<name>/seed<k>/...`` for the run of ``config.for_seed(k)`` when ``name``
+    trains per seed, :mod:`bench.layout`)."""
     name = MODELS.check(name)
     kind = model_class(name).kind
     if kind == "adapted":
@@ -92,7 +94,7 @@ def train(config: Config, name: str, device: torch.device, fresh: bool = False) 
         )
     data_root = layout.dataset_dir(config, config.train_dataset)
     check_image_size(config, data_root)
-    torch.manual_seed(config.seed)
+    torch.manual_seed(layout.training_seed(config, name))
     model = build_model(config, name)
     target = layout.checkpoint_path(config, name)
     if fresh:

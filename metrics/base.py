@@ -192,6 +192,14 @@ class Metric(abc.ABC):
         """sha256 of every pretrained file this metric used (for provenance)."""
         return {}
 
+    def kept_features(self) -> dict[str, np.ndarray]:
+        """The features behind the set-level values of the last :meth:`finish`, kept beside
+        the records so that the report can recompute those values on resampled outputs (the
+        paired bootstrap over source faces, :mod:`bench.report.set_pairs`). An array whose
+        first axis has one row per output follows the scoring order (the records' rows).
+        Default: none."""
+        return {}
+
     @classmethod
     def all_columns(cls) -> tuple[Column, ...]:
         """Per-image columns, then set-level columns."""

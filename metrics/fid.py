@@ -124,6 +124,8 @@ class FID(Metric):
         self._context: EvaluationContext | None = None
         self._reference: dict[str, np.ndarray] = {}
         self._generated: dict[str, list[np.ndarray]] = {}
+        self._in_order: list[np.ndarray] = []
+        self._kept: dict[str, np.ndarray] = {}
 
     def to(self, device: torch.device) -> FID:
         self.features.to(device)
@@ -143,10 +145,12 @@ class FID(Metric):
             for target in context.targets
         }
         self._generated = {target: [] for target in context.targets}
+        self._in_order, self._kept = [], {}
 
     def score(self, batch: ScoringBatch) -> dict[str, np.ndarray]:
         """Featurise the batch's outputs, kept per target; no per-image column."""
         features = self.features(to_uint8(batch.outputs))
+        self._in_order.append(np.asarray(features))
         for row, index in enumerate(batch.target_expressions.tolist()):
             self._generated.setdefault(EXPRESSIONS[index], []).append(features[row])
         return {}
@@ -184,7 +188,7 @@ class FID(Metric):
         real = context.real
         values: list[SetValue] = []
         per_target: list[dict[str, float]] = []
-        pooled_generated, pooled_reference = [], []
+        pooled_generated, pooled_reference, labels = [], [], []
         for target in context.targets:
             generated = np.asarray(
                 self._generated.get(target) or np.zeros((0, 1)), dtype=np.float64
@@ -198,6 +202,7 @@ class FID(Metric):
             values += self._set_values(target, scores, len(generated), details)
             pooled_generated.append(generated)
             pooled_reference.append(reference)
+            labels += [target] * len(reference)
         if not pooled_generated:
             return values
         generated = np.concatenate(pooled_generated)
@@ -217,8 +222,20 @@ class FID(Metric):
             "prdc_k": self.prdc_k,
         }
         values += self._set_values(None, scores, len(generated), details)
+        self._kept = {
+            "outputs": np.concatenate(self._in_order),
+            "reference": reference,
+            "reference_targets": np.array(labels, dtype=str),
+            "overall": np.array(self.overall),
+        }
         self._context = None
         return values
+
+    def kept_features(self) -> dict[str, np.ndarray]:
+        """``outputs``: every output's Inception features (scoring order); ``reference``: the
+        real images' (``reference_targets``: the target of each row); ``overall``: pooled or
+        mean (:mod:`bench.report.set_pairs` recomputes FID and KID from them)."""
+        return dict(self._kept)
 
     def weight_checksums(self) -> dict[str, str]:
         return {self.features.asset: self.features.sha256}

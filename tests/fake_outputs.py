@@ -20,42 +20,56 @@ from metrics.base import SetValue
 TARGETS = ["happy", "sad"]
 
 
-def fake_project(root: Path, models: list[str], datasets: tuple[str, ...] = ("synthetic",)) -> Path:
-    """Write a tiny synthetic data set (32 px, 3 test subjects) and, for each model, outputs
-    for every source face and target: the source face tinted by a model-specific colour.
-    Returns the params file (everything under ``root``)."""
+def fake_project(
+    root: Path,
+    models: list[str],
+    datasets: tuple[str, ...] = ("synthetic",),
+    seeds: tuple[int, ...] = (0,),
+) -> Path:
+    """Write a tiny synthetic data set (32 px, 3 test subjects) and, for each model (and, with
+    several ``seeds``, each seed of a model trained per seed), outputs for every source face
+    and target: the source face tinted by a model- (and seed-) specific colour. Returns the
+    params file (everything under ``root``)."""
+    from bench.stages import runs
+
     params = tiny_params(root)
     params["eval_datasets"] = list(datasets)
     params["targets"] = TARGETS
     params["models"] = models
     params["adapted_models"] = []
+    params["seeds"] = list(seeds)
     path = root / "params.yaml"
     path.write_text(yaml.safe_dump(params))
     generate_tiny_sets(root, train_subjects=1)
     config = load_config(path)
     for number, model in enumerate(models):
-        tint = np.array([40 * number, 255 - 40 * number, 90], dtype=np.int16)
-        for dataset in datasets:
-            folder = layout.outputs_dir(config, model, dataset)
-            rows = []
-            for face in source_faces(config, dataset).itertuples():
-                pixels = load_png(layout.dataset_dir(config, dataset) / face.file).astype(np.int16)
-                for shift, target in enumerate(TARGETS):
-                    rel = f"{target}/{face.image_id}.png"
-                    image = ((pixels + tint + 30 * shift) // 2).clip(0, 255).astype(np.uint8)
-                    save_png(image, folder / rel)
-                    rows.append(
-                        {
-                            "output_id": f"{face.image_id}__{target}",
-                            "source_id": face.image_id,
-                            "subject": face.subject,
-                            "target_expression": target,
-                            "file": rel,
-                            "sha256": sha256_file(folder / rel),
-                        }
-                    )
-            pd.DataFrame(rows).to_csv(folder / OUTPUTS_MANIFEST, index=False)
+        for rank, (run, _) in enumerate(runs(config, model)):
+            tint = np.array([40 * number, 255 - 40 * number, 90 + 50 * rank], dtype=np.int16)
+            for dataset in datasets:
+                _fake_outputs(config, layout.outputs_dir(run, model, dataset), dataset, tint)
     return path
+
+
+def _fake_outputs(config: Config, folder: Path, dataset: str, tint: np.ndarray) -> None:
+    """One run's outputs on ``dataset`` in ``folder``: each source face tinted, and outputs.csv."""
+    rows = []
+    for face in source_faces(config, dataset).itertuples():
+        pixels = load_png(layout.dataset_dir(config, dataset) / face.file).astype(np.int16)
+        for shift, target in enumerate(TARGETS):
+            rel = f"{target}/{face.image_id}.png"
+            image = ((pixels + tint + 30 * shift) // 2).clip(0, 255).astype(np.uint8)
+            save_png(image, folder / rel)
+            rows.append(
+                {
+                    "output_id": f"{face.image_id}__{target}",
+                    "source_id": face.image_id,
+                    "subject": face.subject,
+                    "target_expression": target,
+                    "file": rel,
+                    "sha256": sha256_file(folder / rel),
+                }
+            )
+    pd.DataFrame(rows).to_csv(folder / OUTPUTS_MANIFEST, index=False)
 
 
 def fake_records(

@@ -43,9 +43,9 @@ def test_an_adapted_model_needs_the_models_it_builds_on_in_the_table():
 
 
 def test_overrides_are_checked_like_the_file_and_recorded():
-    config = load_config(REPO / "params.yaml", overrides=["training.steps.reggan=50", "seed=3"])
+    config = load_config(REPO / "params.yaml", overrides=["training.steps.reggan=50", "seeds=[3]"])
     assert config.training.steps_for("reggan") == 50 and config.seed == 3
-    assert config.record()["overrides"] == ["training.steps.reggan=50", "seed=3"]
+    assert config.record()["overrides"] == ["training.steps.reggan=50", "seeds=[3]"]
     with pytest.raises(UserError, match=r"--set training\.steps\.reggan: must be greater"):
         load_config(REPO / "params.yaml", overrides=["training.steps.reggan=0"])
     with pytest.raises(UserError, match="expected key.path=value"):

@@ -188,20 +188,21 @@ def test_paired_set_bootstrap_resamples_source_faces_for_both_models():
     seen = {"a": [], "b": []}
 
     def mean_of(name, shift):
-        def statistic(rows):
-            seen[name].append(np.sort(rows))
-            return float(values[rows].mean() + shift)
+        def statistic(weights):  # a weighted mean: vectorised over the resamples
+            seen[name].append(weights)
+            return weights @ values / weights.sum(axis=1) + shift
 
         return statistic
 
     result = pairwise.paired_set_bootstrap(mean_of("a", 0.5), mean_of("b", 0.0), sources, SEED, 200)
-    assert result["n"] == 20 and result["diff"] == pytest.approx(0.5)
+    assert result["n"] == 40 and result["diff"] == pytest.approx(0.5)
     assert result["ci_low"] == pytest.approx(0.5) and result["ci_high"] == pytest.approx(0.5)
-    assert result["p"] == pytest.approx(2 / 201)
-    assert all(np.array_equal(x, y) for x, y in zip(seen["a"], seen["b"], strict=True))
-    for rows in seen["a"][1:]:  # whole source faces: both targets of each drawn face
-        counts = np.bincount(sources[rows], minlength=20)
-        assert np.all(counts % 2 == 0)
+    assert result["p"] == 0.0  # a difference that never varies
+    (weights_a,), (weights_b,) = seen["a"], seen["b"]
+    assert np.array_equal(weights_a, weights_b) and weights_a.shape == (201, 40)
+    assert np.all(weights_a[0] == 1)  # first the shared images themselves
+    assert np.all(weights_a[1:, 0::2] == weights_a[1:, 1::2])  # whole faces: both targets
+    assert np.all(weights_a[1:].sum(axis=1) == 40)  # 20 faces drawn, 2 images each
     same = pairwise.paired_set_bootstrap(mean_of("a", 0.0), mean_of("b", 0.0), sources, SEED, 200)
     assert (same["diff"], same["ci_low"], same["ci_high"], same["p"]) == (0.0, 0.0, 0.0, 1.0)
 

@@ -131,7 +131,8 @@ def _candidates(value: Any) -> list[Any]:
         known = [*SAMPLINGS, *STYLES, *EXPRESSIONS, "auto", "cpu", "paper", "smoke"]
         return [value + "x", *[k for k in known if k != value]]
     if isinstance(value, list):
-        return [value[:-1], value[1:], [*value, value[-1]]] if value else []
+        shifted = [[v + 1 for v in value]] if all(type(v) is int for v in value) else []
+        return [value[:-1], value[1:], [*value, value[-1]], *shifted] if value else []
     if value is None:
         return [5]
     if isinstance(value, dict):  # an empty mapping

@@ -107,7 +107,7 @@ def list_for_model_settings(params: dict) -> None:
 # (id, change of the params document, what the line must say after the file's name)
 BAD_SETTINGS = [
     # the cases of issue 19, "Why": typos name the intended key
-    ("seeed", lambda p: _set(p, "seeed", 1), "seeed: unknown setting; did you mean seed?"),
+    ("seeed", lambda p: _set(p, "seeed", 1), "seeed: unknown setting; did you mean seeds?"),
     (
         "training.step",
         lambda p: _set(p["training"], "step", {"reggan": 50}),
@@ -129,7 +129,11 @@ BAD_SETTINGS = [
         list_for_model_settings,
         "model_settings.reggan: must be a mapping of settings, got [16, 2]",
     ),
-    ("seed abc", lambda p: _set(p, "seed", "abc"), "seed: must be a valid integer, got 'abc'"),
+    (
+        "seed abc",
+        lambda p: _set(p, "seeds", ["abc"]),
+        "seeds[0]: must be a valid integer, got 'abc'",
+    ),
     (
         "batch size 0",
         lambda p: _set(p["training"], "batch_size", 0),
@@ -270,7 +274,7 @@ def test_malformed_set_override(capsys, tmp_path):
 @pytest.mark.parametrize(
     ("args", "change", "expected"),
     [
-        (["sources"], lambda p: _set(p, "seeed", 1), "seeed: unknown setting; did you mean seed?"),
+        (["sources"], lambda p: _set(p, "seeed", 1), "seeed: unknown setting; did you mean seeds?"),
         (
             ["run", "--set", "training.steps.reggan=-5"],
             lambda p: None,
@@ -307,7 +311,7 @@ def test_set_reaches_the_config_and_its_provenance(tmp_path, monkeypatch):
     assert (plain.seed, config.seed, config.training.steps_for("reggan")) == (0, 1, 50)
     assert config.overrides == ("seed=1", "training.steps.reggan=50")
     record = provenance.collect(config)["params"]
-    assert record["seed"] == 1 and record["overrides"] == ["seed=1", "training.steps.reggan=50"]
+    assert record["seeds"] == [1] and record["overrides"] == ["seed=1", "training.steps.reggan=50"]
     assert "overrides" not in provenance.collect(plain)["params"]
     seen = {}
 
@@ -341,7 +345,7 @@ def test_set_seed_is_recorded_in_the_checkpoint(prepared, tmp_path):
     assert result.returncode == 0, result.stderr
     (checkpoint,) = (tmp_path / "checkpoints").rglob("model.pt")
     made_by = read_checkpoint(checkpoint)["metadata"]["provenance"]
-    assert made_by["params"]["seed"] == 1 and made_by["params"]["overrides"] == ["seed=1"]
+    assert made_by["params"]["seeds"] == [1] and made_by["params"]["overrides"] == ["seed=1"]
 
 
 # -- later checks -------------------------------------------------------------------------------

@@ -31,6 +31,14 @@ SetOpt = Annotated[
 DeviceOpt = Annotated[
     str | None, typer.Option("--device", help="auto | cpu | cuda (default: params)")
 ]
+SeedOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--seed",
+        help="the run's training seed, one of params' `seeds` (default: the first); with "
+        "several seeds each trained or adapted model has one run per seed",
+    ),
+]
 JsonOpt = Annotated[Path | None, typer.Option("--json", help="also write the results as JSON")]
 
 
@@ -58,6 +66,23 @@ def load_config_from(
         path = lock.acquire(config.root("results"), say=console.print)
         context.call_on_close(lambda: lock.release(path))
     return config
+
+
+def run_config(config: Config, model: str, seed: int | None) -> Config:
+    """``config`` for ``model``'s run with training seed ``seed`` (None: the first); a one-line
+    error for a seed not in ``seeds``, or another than the first for a model with one run."""
+    from bench import layout
+    from bench.core.errors import UserError
+
+    if seed is None:
+        return config
+    run = config.for_seed(seed)
+    if seed != config.seed and not layout.trains_per_seed(config, model):
+        raise UserError(
+            f"--seed {seed}: {model} has one run (only models trained step by step or adapted "
+            f"train once per seed, and only with several seeds): leave --seed out"
+        )
+    return run
 
 
 def _current_context():

@@ -88,9 +88,11 @@ def list_command(
     params_file: ParamsOpt = None, profile: ProfileOpt = None, sets: SetOpt = None
 ) -> None:
     """Print every stage instance (DVC's names) and the settings its result depends on."""
-    from bench.stages import STAGES, stage_names
+    from bench.stages import STAGES, instances, settings_path
 
     config = load_config_from(params_file, profile, sets, writes=False)
-    tracked = {stage.name: stage.settings or "(none: always run, cheap)" for stage in STAGES}
-    for name in stage_names(config):
-        typer.echo(f"{name}\t{tracked[name.split('@')[0]]}")
+    for stage in STAGES:
+        named = instances(config, stage) if stage.matrix else {"": {}}
+        for key, item in named.items():
+            tracked = settings_path(stage, item) or "(none: always run, cheap)"
+            typer.echo(f"{stage.name}{'@' + key if key else ''}\t{tracked}")

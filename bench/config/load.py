@@ -26,9 +26,18 @@ from bench.config.schema import Config
 from bench.core.errors import UserError
 
 DEFAULT_PARAMS = "params.yaml"
-TOP_LEVEL_ONLY = ("models", "adapted_models", "eval_datasets", "train_dataset", "paths")
-"""Keys dvc.yaml reads from the file's top level (its matrices and paths): a profile may not
-override them, or DVC and ``bench`` would run different stages."""
+TOP_LEVEL_ONLY = (
+    "models",
+    "adapted_models",
+    "eval_datasets",
+    "train_dataset",
+    "paths",
+    "seeds",
+    "seed",
+)
+"""Keys dvc.yaml reads from the file's top level (its matrices and paths) or is laid out by
+(``seeds``: one training per seed; ``seed``: its old spelling): a profile may not override
+them, or DVC and ``bench`` would run different stages."""
 PARAMS_ENV = "FES_BENCH_PARAMS"
 
 
@@ -105,10 +114,23 @@ def validate(
     def fail(path: list[str], message: str) -> UserError:
         return UserError(f"{source}: {_origin(path, profile, overlay or {}, sets)}: {message}")
 
+    old_spelling = "seed" in raw
+    if old_spelling:
+        if "seeds" in raw and "seed" in sets and "seeds" not in sets:
+            raw = {k: v for k, v in raw.items() if k != "seeds"}  # --set seed=k: seeds [k]
+        if "seeds" in raw:
+            raise fail(
+                ["seed"],
+                "`seed` and `seeds` are both set (seed: k is the old spelling of seeds: [k]): "
+                f"set only seeds, e.g. seeds: [{raw['seed']}]",
+            )
+        raw = {**{k: v for k, v in raw.items() if k != "seed"}, "seeds": [raw["seed"]]}
     try:
         config = Config.model_validate(raw)
     except ValidationError as error:
         path, message = describe(error, Config)
+        if old_spelling and path[:1] == ["seeds"]:
+            path = ["seed"]  # name the key the file has
         raise fail(path, message) from None
     try:
         check_models(config.models, config.adapted_models, config.model_settings)

@@ -17,8 +17,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
+from bench.core.errors import UserError
 from bench.core.vocabulary import EXPRESSIONS
 
 PositiveInt = Annotated[int, Field(ge=1)]
@@ -48,7 +49,7 @@ class SyntheticSpec(Section):
 
     kind: Literal["synthetic"]
     seed: NonNegativeInt | None = None
-    """Generator seed; None: the top-level ``seed``."""
+    """Generator seed; None: the first of the top-level ``seeds``."""
 
 
 class CfeeSpec(Section):
@@ -139,6 +140,9 @@ class EvaluationSettings(Section):
 
     batch_size: PositiveInt = 64
     bootstrap_resamples: PositiveInt = 1000
+    set_bootstrap_resamples: Annotated[int, Field(ge=2)] = 200
+    """Resamples of the paired bootstrap of FID and KID over source faces (pairwise.csv): each
+    recomputes both for every model (and seed) on a dataset, so fewer than per image."""
     confidence: Annotated[float, Field(gt=0, lt=1)] = 0.95
     max_sources: PositiveInt | None = None
     """Cap on source faces per dataset (None = all)."""
@@ -171,7 +175,11 @@ class Config(Section):
     """The resolved ``params.yaml``: defaults, the chosen profile and ``--set`` overrides."""
 
     profile: Name = "smoke"
-    seed: NonNegativeInt = 0
+    seeds: Annotated[list[NonNegativeInt], Field(min_length=1)] = [0]
+    """Training seeds: every trained or adapted model trains once per seed (reference and
+    fitted models once). The first also seeds what is made once: data generation and splits,
+    the ECS classifier, KID's subsets, bootstrap intervals and permutation tests. A file's
+    ``seed: k`` is read as ``seeds: [k]`` (:mod:`bench.config.load`)."""
     device: Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:\d+)?)$")] = "auto"
     image_size: Annotated[int, Field(ge=32)] = 64
     models: Annotated[list[Name], Field(min_length=1)] = ["identity"]
@@ -192,12 +200,40 @@ class Config(Section):
     paths: Paths = Paths()
 
     _overrides: tuple[str, ...] = PrivateAttr(default=())
+    _run_seed: int | None = PrivateAttr(default=None)
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct(cls, seeds: list[int]) -> list[int]:
+        if len(set(seeds)) != len(seeds):
+            raise ValueError("must list each seed once")
+        return seeds
 
     # -- lookups every stage needs ---------------------------------------------------------
     @property
     def overrides(self) -> tuple[str, ...]:
         """The ``--set key=value`` overrides applied on top of the file (recorded in provenance)."""
         return self._overrides
+
+    @property
+    def seed(self) -> int:
+        """The first seed: data generation and splits, the ECS classifier, KID's subsets,
+        bootstrap intervals and permutation tests (everything made once)."""
+        return self.seeds[0]
+
+    @property
+    def run_seed(self) -> int:
+        """The training seed this configuration runs (:meth:`for_seed`; default the first)."""
+        return self.seeds[0] if self._run_seed is None else self._run_seed
+
+    def for_seed(self, seed: int) -> Config:
+        """This configuration for the run with training seed ``seed`` (one of ``seeds``): the
+        paths of :mod:`bench.layout` and the training seed of models trained per seed follow it."""
+        if seed not in self.seeds:
+            raise UserError(f"seed {seed} is not one of seeds {self.seeds} (params.yaml `seeds:`)")
+        copy = self.model_copy()
+        copy._run_seed = seed
+        return copy
 
     @property
     def table_models(self) -> list[str]:
@@ -223,7 +259,7 @@ class Config(Section):
         return names
 
     def dataset_seed(self, spec_name: str) -> int:
-        """The seed a dataset spec is prepared with: its own, else the top-level ``seed``."""
+        """The seed a dataset spec is prepared with: its own, else the first seed."""
         own = self.datasets[spec_name].seed
         return self.seed if own is None else own
 
@@ -234,6 +270,8 @@ class Config(Section):
     def record(self) -> dict[str, Any]:
         """The resolved configuration as plain JSON-able data (provenance; digests)."""
         data = self.model_dump(mode="json")
+        if self._run_seed is not None:
+            data["run_seed"] = self._run_seed
         if self._overrides:
             data["overrides"] = list(self._overrides)
         return data

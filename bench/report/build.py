@@ -11,8 +11,8 @@ import pandas as pd
 from bench import fingerprint, layout
 from bench.core import atomic, provenance
 from bench.core.progress import console
-from bench.evaluate import metric_columns, read_evaluation
-from bench.report import pairwise, scored, set_level
+from bench.evaluate import metric_columns
+from bench.report import pairwise, scored, seeds, set_level, set_pairs
 from bench.report.columns import known_columns, label_columns
 from bench.report.confusion import confusion_figure, confusion_long
 from bench.report.figures import comparison_grid, per_expression_plot, save_figure
@@ -131,14 +131,17 @@ def confusion_outputs(
 
 def report(config: Config, models: list[str], datasets: list[str]) -> list[Path]:
     """Write results/tables/*, results/figures/* and results/report.html for ``models`` x
-    ``datasets``; return the paths."""
+    ``datasets``; return the paths. Models trained per seed (several ``seeds``) count with
+    their seed-averaged scores and the across-seed spread (:mod:`bench.report.seeds`)."""
     absent = scored.absent_pairs(config, models, datasets)  # `bench score` rows: where scored
     covered = [(m, d) for m in models for d in datasets if (m, d) not in absent]
-    per_pair = [read_evaluation(config, m, d) for m, d in covered]
-    records = pd.concat(per_pair, ignore_index=True)
-    record = report_record(config, per_pair)
+    per_pair, per_run = seeds.read_runs(config, covered)
+    every_run = [frame for frames in per_run.values() for _, frame in frames]
+    seeded = pd.concat(every_run, ignore_index=True)  # one row per output and seed
+    record = report_record(config, every_run)
     columns = known_columns(config.metrics)
-    value_columns = [c for c in metric_columns(records) if c in columns]
+    value_columns = [c for c in metric_columns(seeded) if c in columns]
+    records = seeds.average(seeded, value_columns)  # one row per output: mean over seeds
     seed = config.seed
     options = dict(
         seed=seed,
@@ -149,11 +152,16 @@ def report(config: Config, models: list[str], datasets: list[str]) -> list[Path]
     per_expression = summarise(
         records, value_columns, by=["model", "dataset", "target_expression"], **options
     )
-    level = set_level.collect(per_pair, columns)
-    summary = set_level.combine(summary, level.overall, columns, ["model", "dataset"])
-    per_expression = set_level.combine(
-        per_expression, level.per_target, columns, ["model", "dataset", "target_expression"]
-    )
+    by_pair, by_target = ["model", "dataset"], ["model", "dataset", "target_expression"]
+    if seeds.SEED in seeded:  # several seeds: the across-seed spread beside each cell
+        summary = seeds.with_spread(summary, seeds.spread(seeded, value_columns, by_pair), by_pair)
+        per_expression = seeds.with_spread(
+            per_expression, seeds.spread(seeded, value_columns, by_target), by_target
+        )
+    level = set_level.collect(every_run, columns)
+    per_target = seeds.collapse(level.per_target, by_target)
+    summary = set_level.combine(summary, seeds.collapse(level.overall, by_pair), columns, by_pair)
+    per_expression = set_level.combine(per_expression, per_target, columns, by_target)
     adapted, adaptation_notes = adaptation_marks(per_pair)
     imported, imported_notes = imported_marks(per_pair)
     scored_rows, scored_notes = scored.scored_marks(per_pair)
@@ -172,9 +180,14 @@ def report(config: Config, models: list[str], datasets: list[str]) -> list[Path]
             "sources": frame["source_id"].nunique(),
         }
     pairs = pairwise.compare(records, models, value_columns, **options)
+    set_rows, unpaired = set_pairs.of_runs(config, per_run, models)
+    if not set_rows.empty:
+        raw = pd.concat([pairs.drop(columns="p_holm"), set_rows], ignore_index=True)
+        pairs = pairwise.adjusted(raw, list(columns))
     top = pairwise.leaders(summary, pairs, columns, REFERENCE_MODELS)
     not_ahead = pairwise.not_ahead(top)
     extra_notes = set_level.notes(level, columns) + adaptation_notes + imported_notes
+    extra_notes += seeds.note(config, models) + unpaired
     extra_notes += [pairwise.footnote()] if not_ahead else []
     footnotes = notes(record.get("profile", ""), extra_notes, config.evaluation.confidence)
     per_dataset = {
@@ -222,14 +235,14 @@ def report(config: Config, models: list[str], datasets: list[str]) -> list[Path]
         )
         paths += save_figure(grid, *_figure_paths(config, f"comparison_{dataset}"), record)
         subset = records[records["dataset"] == dataset]
-        per_target = level.per_target[level.per_target["dataset"] == dataset]
+        per_target_of = per_target[per_target["dataset"] == dataset]
         plot = per_expression_plot(
             subset,
             value_columns,
             dataset,
             targets,
             seed,
-            per_target,
+            per_target_of,
             columns,
             config.evaluation.confidence,
         )
@@ -262,7 +275,9 @@ def report(config: Config, models: list[str], datasets: list[str]) -> list[Path]
             section.figures.append((f"{caption}, Pareto front dashed", png))
         sections.append(section)
     general = []
-    confusion = confusion_outputs(config, records, label_columns(config.metrics), targets, record)
+    confusion = confusion_outputs(  # every seed's predictions
+        config, seeded, label_columns(config.metrics), targets, record
+    )
     paths += confusion
     for section in sections:  # each model's confusion matrix on the dataset's page section
         for model in models:

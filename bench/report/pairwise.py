@@ -36,14 +36,10 @@ dependent). ``scipy.stats`` has no Holm (``false_discovery_control`` is Benjamin
 Everything is seeded: a rerun with the same records and seed writes a byte-identical
 ``results/tables/pairwise.csv`` (:func:`write_pairwise`).
 
-Set-level metrics (FID, KID, precision/recall/density/coverage) are not in the records
-per image: only their values are (the parquet metadata), and the Inception features of
-the outputs they were computed from are discarded after evaluation (the feature cache
-keeps those of the real reference images only). A paired comparison needs, per model and
-dataset, the output features keyed by ``(source_id, target_expression)``;
-:func:`paired_set_bootstrap` is the statistics for that (resample source faces, recompute
-the set metric for both models on the same resample), ready for when the records carry
-them.
+Set-level metrics (FID, KID) have no per-image values; :func:`paired_set_bootstrap` compares
+them by resampling source faces (:func:`source_weights`: every target of a drawn face) and
+recomputing the metric for both models on the same resample, from the features the
+evaluation keeps beside the records (:mod:`bench.report.set_pairs`).
 """
 
 from __future__ import annotations
@@ -225,7 +221,13 @@ def compare(
                         **result,
                     }
                 )
-    frame = pd.DataFrame(rows, columns=COLUMNS[:-1])
+    return adjusted(pd.DataFrame(rows, columns=COLUMNS[:-1]), metrics)
+
+
+def adjusted(frame: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
+    """Rows of :data:`COLUMNS` without ``p_holm``: with it (Holm over the pairs of each
+    dataset and metric), sorted by dataset (stable) then the order of ``metrics``."""
+    frame = frame.copy()
     frame["p_holm"] = np.nan
     for _, group in frame.groupby(["dataset", "metric"], sort=False):
         frame.loc[group.index, "p_holm"] = holm(group["p"].to_numpy())
@@ -323,7 +325,7 @@ def footnote(alpha: float = ALPHA) -> str:
         f"{NOT_AHEAD_MARK} the best model is not significantly ahead of the runner-up: paired "
         f"sign-flip permutation test on the images both have, Holm-adjusted over the model "
         f"pairs of the metric and dataset, p_holm >= {alpha:g} (all pairs: tables/pairwise.csv). "
-        "Set-level metrics (FID, KID, ...) have no paired test."
+        "FID and KID: paired bootstrap over source faces (normal-approximation p)."
     )
 
 
@@ -389,9 +391,54 @@ def section_html(
     return "\n".join(parts)
 
 
+def source_weights(clusters: np.ndarray, seed: int, resamples: int = 1000) -> np.ndarray:
+    """(resamples, n) counts of a bootstrap over source faces: each resample draws the faces
+    with replacement (``clusters[i]``: the source id of row ``i``) and takes every row of each
+    drawn face as often as it was drawn, so both models of a pair get the same faces and
+    targets. Seeded."""
+    ids, inverse = np.unique(np.asarray(clusters), return_inverse=True)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, ids.size, size=(int(resamples), ids.size))
+    per_face = np.zeros((int(resamples), ids.size))
+    np.add.at(per_face, (np.arange(int(resamples))[:, None], draws), 1.0)
+    return per_face[:, inverse]
+
+
+def set_difference(
+    values_a: np.ndarray, values_b: np.ndarray, confidence: float = 0.95
+) -> dict[str, float]:
+    """``diff``, interval and ``p`` of a set-level metric from each model's values on the same
+    sets: entry 0 on the shared images themselves, then one per resample.
+
+    ``diff = a[0] - b[0]``; ``ci_low``, ``ci_high``: percentiles of the resampled differences
+    re-centred on ``diff`` (their mean moved to it): a resample repeats images, which biases
+    FID and KID (repeats shrink a set's spread and raise its self-similarity), so the
+    uncentred percentiles can leave ``diff`` at their edge; ``p``: two-sided, from the normal
+    approximation with the bootstrap standard error, ``2 Phi(-|diff| / se)`` (1 when nothing
+    differs, 0 when a nonzero difference never varies). Not exact, unlike the per-image test,
+    but not floored at 1 / resamples either, so it can survive Holm's correction over many
+    pairs with a modest number of resamples.
+    """
+    from scipy.stats import norm
+
+    diff = float(values_a[0] - values_b[0])
+    deltas = np.asarray(values_a[1:], dtype=np.float64) - np.asarray(values_b[1:], np.float64)
+    deltas = deltas[np.isfinite(deltas)]
+    if not math.isfinite(diff) or deltas.size < 2:
+        return {"diff": diff, "ci_low": math.nan, "ci_high": math.nan, "p": math.nan}
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(deltas - deltas.mean() + diff, [tail, 1.0 - tail])
+    se = float(deltas.std(ddof=1))
+    if se > 0:
+        p = float(2.0 * norm.sf(abs(diff) / se))
+    else:
+        p = 1.0 if diff == 0 else 0.0
+    return {"diff": diff, "ci_low": float(low), "ci_high": float(high), "p": p}
+
+
 def paired_set_bootstrap(
-    statistic_a: Callable[[np.ndarray], float],
-    statistic_b: Callable[[np.ndarray], float],
+    statistic_a: Callable[[np.ndarray], np.ndarray],
+    statistic_b: Callable[[np.ndarray], np.ndarray],
     clusters: np.ndarray,
     seed: int,
     resamples: int = 1000,
@@ -399,34 +446,14 @@ def paired_set_bootstrap(
 ) -> dict[str, float]:
     """Paired bootstrap of a set-level metric (FID, KID) over source faces.
 
-    ``statistic_a(rows)`` / ``statistic_b(rows)``: the metric of model a / b on the aligned
-    output rows ``rows`` (indices into the shared images, as from :func:`align`, with
-    repeats); ``clusters[i]``: the source id of row ``i``. Each resample draws source ids
-    with replacement and takes all their rows, so both models are scored on the same faces
-    and targets. Returns ``n`` (source faces), ``diff`` (on all rows), the percentile
-    interval of the resampled differences and ``p``: twice the smaller share of resampled
-    differences on either side of 0, ``(k + 1) / (resamples + 1)`` (the interval inverted;
-    approximate, unlike the per-image permutation test).
+    ``statistic_a(weights)`` / ``statistic_b(weights)``: the metric of model a / b on each row
+    of ``weights`` (``(k, n)`` counts of the aligned shared images, as from :func:`align`;
+    vectorised, e.g. :func:`metrics.frechet.frechet_distances`); row 0 is all ones (the
+    shared images themselves), then :func:`source_weights`. Returns ``n`` (shared images) and
+    :func:`set_difference`'s ``diff``, interval and ``p``.
     """
     clusters = np.asarray(clusters)
-    ids, inverse = np.unique(clusters, return_inverse=True)
-    members = [np.flatnonzero(inverse == k) for k in range(ids.size)]
-    everything = np.arange(clusters.size)
-    diff = float(statistic_a(everything) - statistic_b(everything))
-    rng = np.random.default_rng(seed)
-    deltas = np.empty(int(resamples))
-    for r in range(int(resamples)):
-        chosen = rng.integers(0, ids.size, size=ids.size)
-        rows = np.concatenate([members[k] for k in chosen])
-        deltas[r] = statistic_a(rows) - statistic_b(rows)
-    tail = (1.0 - confidence) / 2.0
-    low, high = np.quantile(deltas, [tail, 1.0 - tail])
-    below = (np.count_nonzero(deltas <= 0) + 1) / (resamples + 1)
-    above = (np.count_nonzero(deltas >= 0) + 1) / (resamples + 1)
-    return {
-        "n": int(ids.size),
-        "diff": diff,
-        "ci_low": float(low),
-        "ci_high": float(high),
-        "p": float(min(1.0, 2.0 * min(below, above))),
-    }
+    weights = np.vstack([np.ones(clusters.size), source_weights(clusters, seed, resamples)])
+    return {"n": int(clusters.size)} | set_difference(
+        statistic_a(weights), statistic_b(weights), confidence
+    )

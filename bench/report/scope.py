@@ -19,6 +19,7 @@ from bench.core.hashing import sha256_file
 from bench.core.progress import console
 from bench.evaluate import read_records
 from bench.scored import scored_names
+from bench.stages import runs
 from bench.synthesize import generator_checkpoint
 
 if TYPE_CHECKING:
@@ -26,18 +27,21 @@ if TYPE_CHECKING:
 
 
 def stale_reason(config: Config, model: str, dataset: str) -> str | None:
-    """None when (model, dataset) has a current record; else why not."""
-    path = layout.records_path(config, model, dataset)
-    if not path.is_file():
-        return "no records"
-    records = read_records(path)
-    profile = (records.attrs.get("provenance") or {}).get("profile")
-    if profile != config.profile:
-        return f"made under profile {profile!r}"
-    checkpoint: Path = generator_checkpoint(config, model, dataset)
-    made_by = (records.attrs.get("generator") or {}).get("checkpoint_sha256")
-    if not checkpoint.is_file() or made_by != sha256_file(checkpoint):
-        return "made by another checkpoint"
+    """None when every run of (model, dataset) has a current record (one per seed for a model
+    trained per seed); else why not."""
+    for run, _ in runs(config, model):
+        seed = f" (seed {run.run_seed})" if layout.trains_per_seed(config, model) else ""
+        path = layout.records_path(run, model, dataset)
+        if not path.is_file():
+            return f"no records{seed}"
+        records = read_records(path)
+        profile = (records.attrs.get("provenance") or {}).get("profile")
+        if profile != config.profile:
+            return f"made under profile {profile!r}{seed}"
+        checkpoint: Path = generator_checkpoint(run, model, dataset)
+        made_by = (records.attrs.get("generator") or {}).get("checkpoint_sha256")
+        if not checkpoint.is_file() or made_by != sha256_file(checkpoint):
+            return f"made by another checkpoint{seed}"
     return None
 
 

@@ -61,7 +61,9 @@ class SetLevel:
 
 
 def collect(frames: list[pd.DataFrame], columns: dict[str, Column]) -> SetLevel:
-    """Gather the set-level values and missing metrics of every records frame (known columns only)."""
+    """Gather the set-level values and missing metrics of every records frame (known columns
+    only); frames of several seeds' runs (a ``seed`` column) give one row per seed, with it
+    (:func:`bench.report.seeds.collapse` averages them)."""
     overall, per_target = [], []
     missing: dict[tuple[str, str, str], str] = {}
     flags: dict[tuple[str, str, str], str] = {}
@@ -85,6 +87,8 @@ def collect(frames: list[pd.DataFrame], columns: dict[str, Column]) -> SetLevel:
                 "ci_high": value.ci_high,
                 "n": value.n,
             }
+            if "seed" in frame:
+                row["seed"] = frame["seed"].iloc[0]
             if value.target_expression is None:
                 overall.append(row)
                 if value.flag:
@@ -97,9 +101,12 @@ def collect(frames: list[pd.DataFrame], columns: dict[str, Column]) -> SetLevel:
             else:
                 per_target.append({**row, "target_expression": value.target_expression})
     base = ["model", "dataset"]
+    tail = ["seed"] if any("seed" in frame for frame in frames) else []
     return SetLevel(
-        overall=pd.DataFrame(overall, columns=[*base, *SUMMARY_COLUMNS]),
-        per_target=pd.DataFrame(per_target, columns=[*base, "target_expression", *SUMMARY_COLUMNS]),
+        overall=pd.DataFrame(overall, columns=[*base, *SUMMARY_COLUMNS, *tail]),
+        per_target=pd.DataFrame(
+            per_target, columns=[*base, "target_expression", *SUMMARY_COLUMNS, *tail]
+        ),
         missing=missing,
         flags=flags,
         references=references,
@@ -128,7 +135,8 @@ def notes(level: SetLevel, columns: dict[str, Column]) -> list[str]:
         lines.append(
             "FID, KID: one value per model and dataset over all its outputs against real test "
             "images of the target expressions (clean-fid clean resize, Inception-v3 2015-12-05); "
-            "no interval (a bootstrap would need a thousand FIDs per cell)."
+            "no interval in the table (pairs of models: a paired bootstrap over source faces, "
+            "tables/pairwise.csv)."
         )
     for text in dict.fromkeys(sorted(level.flags.values())):
         flagged = [

@@ -51,13 +51,17 @@ MARKS = "†‡§≈"
 """Characters that mark cells or rows; a note starting with one explains it."""
 
 
-def format_cell(mean: float, low: float, high: float, digits: int = DIGITS) -> str:
-    """``mean ± half-interval`` or ``n/a`` when the metric did not apply."""
+def format_cell(
+    mean: float, low: float, high: float, digits: int = DIGITS, seed_sd: float = math.nan
+) -> str:
+    """``mean ± half-interval`` or ``n/a`` when the metric did not apply; `` (sd s)`` after
+    it for a model trained per seed (``seed_sd``: the across-seed standard deviation)."""
     if not math.isfinite(mean):
         return "n/a"
+    spread = f" (sd {seed_sd:.{digits}f})" if math.isfinite(seed_sd) else ""
     if not (math.isfinite(low) and math.isfinite(high)):
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {(high - low) / 2:.{digits}f}"
+        return f"{mean:.{digits}f}{spread}"
+    return f"{mean:.{digits}f} ± {(high - low) / 2:.{digits}f}{spread}"
 
 
 @dataclass(frozen=True)
@@ -176,7 +180,8 @@ def dataset_table(
         after = "≈" if key in best and key in marks.not_ahead else ""
         after += "†" if key in marks.flagged else ""
         after += "‡" if (model, dataset) in marks.adapted else ""
-        return Cell(format_cell(row.mean, row.ci_low, row.ci_high), key in best, after)
+        sd = float(getattr(row, "seed_sd", math.nan))
+        return Cell(format_cell(row.mean, row.ci_low, row.ci_high, seed_sd=sd), key in best, after)
 
     def real_cell(metric: str) -> Cell:
         sources = [metric] if columns[metric].real_images_of else []
