@@ -179,6 +179,8 @@ class Stage:
 
 R, D, C = "${paths.results}", "${paths.data}", "${paths.checkpoints}"
 UNCACHED = {"cache": False}
+"""Outputs of the always-run stages (cheap, remade by every ``dvc repro``); every other output
+is cached, so ``dvc push`` shares a finished benchmark and ``dvc pull`` rebuilds nothing."""
 
 STAGES: tuple[Stage, ...] = (
     Stage(
@@ -203,7 +205,7 @@ STAGES: tuple[Stage, ...] = (
         "every dataset declared under `datasets:`",
         deps=("datasets", f"{R}/weights/datasets.json"),
         settings="data",
-        outs={D: UNCACHED},
+        outs={D: {}},
     ),
     Stage(
         "sources",
@@ -275,10 +277,10 @@ STAGES: tuple[Stage, ...] = (
             ),
             settings="evaluate.${item.model}",
             outs={
-                "${paths.outputs}/${item.model}": UNCACHED,
+                "${paths.outputs}/${item.model}": {},
                 f"{R}/records/${{item.model}}": {},
             },
-            metrics={f"{R}/metrics/${{item.model}}": UNCACHED},
+            metrics={f"{R}/metrics/${{item.model}}": {}},
         )
         for name, models, what in (
             ("evaluate", "models", "a model"),
@@ -291,8 +293,8 @@ STAGES: tuple[Stage, ...] = (
         "tables, figures and report.html from every current record",
         deps=(f"{R}/records", f"{R}/metrics", C, f"{D}/${{train_dataset}}", "bench/report"),
         settings="report",
-        outs={f"{R}/tables": UNCACHED, f"{R}/pdf": UNCACHED, f"{R}/report.html": UNCACHED},
-        plots={f"{R}/figures": UNCACHED},
+        outs={f"{R}/tables": {}, f"{R}/pdf": {}, f"{R}/report.html": {}},
+        plots={f"{R}/figures": {}},
     ),
 )
 

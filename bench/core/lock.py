@@ -35,7 +35,8 @@ wait_seconds: float | None = None
 """``bench --wait SECONDS`` (None: ``$FES_BENCH_WAIT``, else 0 = do not wait)."""
 
 
-def _wait_limit() -> float:
+def wait_limit() -> float:
+    """Seconds a command waits for the project (``--wait``, else ``$FES_BENCH_WAIT``, else 0)."""
     if wait_seconds is not None:
         return wait_seconds
     raw = os.environ.get(WAIT_ENV, "").strip()
@@ -90,7 +91,7 @@ def acquire(folder: str | os.PathLike, say=None) -> Path:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     except OSError as error:
         raise UserError(f"cannot open the project lock {path}: {error.strerror}") from error
-    limit = _wait_limit()
+    limit = wait_limit()
     deadline = time.monotonic() + limit
     said = False
     while not _try_lock(fd):
