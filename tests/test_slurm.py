@@ -162,7 +162,7 @@ def _scontrol(job_id: str) -> str:
 def test_a_preempted_training_job_requeues_and_ends_as_an_uninterrupted_run(slurm, tmp_path):
     from bench.config import load_config
     from bench.launch.job import StageJob
-    from bench.launch.schedulers import JobEntry, Slurm
+    from bench.launch.schedulers import JobEntry, Slurm, is_active
 
     steps = {"training.checkpoint_every": 10, "profiles.smoke.training.steps.stargan": 200}
     straight = project(tmp_path / "straight", **steps)
@@ -200,10 +200,12 @@ def test_a_preempted_training_job_requeues_and_ends_as_an_uninterrupted_run(slur
     subprocess.run(["scancel", "--signal=USR2", entry.job_id], check=True)  # submitit's signal
     while "Restarts=1" not in _scontrol(entry.job_id) and time.monotonic() < deadline:
         time.sleep(0.5)
-    # Slurm holds a requeued job for two minutes before it may start again: skip the hold
-    subprocess.run(["scontrol", "update", f"jobid={entry.job_id}", "StartTime=now"], check=True)
-    while scheduler.states([entry], True)["train@stargan"] != "COMPLETED":
-        assert time.monotonic() < deadline, _scontrol(entry.job_id) + entry.log.read_text()
+    while (now := scheduler.states([entry], True)["train@stargan"]) != "COMPLETED":
+        shown = _scontrol(entry.job_id)
+        assert is_active(now), f"{now}: {entry.log.read_text()}"  # not requeued, or failed
+        assert time.monotonic() < deadline, shown + entry.log.read_text()
+        if "Reason=BeginTime" in shown:  # Slurm holds a requeued job two minutes: skip that
+            subprocess.run(["scontrol", "update", f"jobid={entry.job_id}", "StartTime=now"])
         time.sleep(1)
     log = entry.log.read_text()
     assert "this job is preempted" in log and "Requeued job" in log, log

@@ -103,9 +103,9 @@ def _candidates(value: Any) -> list[Any]:
     if isinstance(value, list):
         return [value[:-1], value[1:], [*value, value[-1]]] if value else []
     if value is None:
-        return [5]
+        return [5, "5"]
     if isinstance(value, dict):  # an empty mapping
-        return []
+        return [{"x": 1}]
     return []
 
 
