@@ -198,7 +198,9 @@ def test_a_preempted_training_job_requeues_and_ends_as_an_uninterrupted_run(slur
     assert 30 <= saved < 200, saved
     assert scheduler.states([entry], True)["train@stargan"] == "RUNNING"
     subprocess.run(["scancel", "--signal=USR2", entry.job_id], check=True)  # submitit's signal
-    while "Restarts=1" not in _scontrol(entry.job_id) and time.monotonic() < deadline:
+    while "Restarts=1" not in _scontrol(entry.job_id):
+        now = scheduler.states([entry], True)["train@stargan"]
+        assert is_active(now) and time.monotonic() < deadline, f"{now}: {entry.log.read_text()}"
         time.sleep(0.5)
     while (now := scheduler.states([entry], True)["train@stargan"]) != "COMPLETED":
         shown = _scontrol(entry.job_id)

@@ -86,7 +86,10 @@ def in_flight(config: Config) -> str | None:
     try:
         states = launch.states(config)
     except UserError:  # no Slurm commands here: the jobs cannot be asked about
-        return f"{launch.launcher} jobs of `{launch.command}` may be in flight (no squeue here)"
+        return (
+            f"{launch.launcher} jobs of `{launch.command}` may be in flight and Slurm cannot be "
+            f"asked here (no squeue); if they are over, delete {record_path(config)}"
+        )
     active = [f"{s} {states[s]}" for s in (j.stage for j in launch.jobs) if is_active(states[s])]
     if not active:
         launch.finished = True
