@@ -70,6 +70,7 @@ def test_a_pushed_benchmark_is_pulled_by_a_clone_that_rebuilds_nothing(tmp_path)
         shutil.copytree(
             REPO / package, root / package, ignore=shutil.ignore_patterns("__pycache__")
         )
+    shutil.copy(REPO / ".gitignore", root / ".gitignore")  # git carries none of the outputs
     raw = tiny_pipeline_params(root)
     (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     (root / "dvc.yaml").write_text(dvc_yaml(resolve(copy.deepcopy(raw))))
