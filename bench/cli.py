@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -23,7 +24,6 @@ from bench.commands.options import (
     ProfileOpt,
     SeedOpt,
     SetOpt,
-    chosen_device,
     load_config_from,
     run_config,
 )
@@ -58,6 +58,14 @@ StrictOpt = Annotated[
 ]
 
 
+class Launcher(StrEnum):
+    """Where ``bench run`` runs the stages (:mod:`bench.launch`)."""
+
+    none = "none"
+    local = "local"
+    slurm = "slurm"
+
+
 def _model_key(name: str) -> str:
     """A model name or ``package.module:Class`` -> its registry key (folder and table name)."""
     from models.registry import MODELS
@@ -81,12 +89,9 @@ DatasetOpt = Annotated[
 
 def _device(config: Config, device: str | None):
     """``--device`` or the configuration's; on the CPU, deterministic algorithms."""
-    chosen = chosen_device(config, device)
-    if chosen.type == "cpu":
-        import torch
+    from bench.core.device import work_device
 
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    return chosen
+    return work_device(device or config.device)
 
 
 def _mount_subcommands() -> None:
@@ -94,6 +99,7 @@ def _mount_subcommands() -> None:
     from bench.commands import (
         classifier,
         import_,
+        jobs,
         perf,
         perf_baselines,
         perf_models,
@@ -119,6 +125,7 @@ def _mount_subcommands() -> None:
         perf_app.registered_commands += group.app.registered_commands
     app.add_typer(perf_app, name="perf")
     app.command("score")(score.score_command)
+    app.command("jobs")(jobs.jobs_command)
 
 
 _mount_subcommands()
@@ -562,6 +569,21 @@ def run_command(
         ),
     ] = False,
     strict: StrictOpt = False,
+    launcher: Annotated[
+        Launcher,
+        typer.Option(
+            "--launcher",
+            help="none: every stage in this process; slurm: one Slurm job per stage with the "
+            "pipeline's dependencies (returns once submitted); local: one process per stage on "
+            "this machine, one GPU each (waits). Settings under launcher: in params",
+        ),
+    ] = Launcher.none,
+    wait_jobs: Annotated[
+        bool,
+        typer.Option(
+            "--wait", help="--launcher slurm: follow the jobs to the end, showing their states"
+        ),
+    ] = False,
     params_file: ParamsOpt = None,
     profile: ProfileOpt = None,
     sets: SetOpt = None,
@@ -595,6 +617,29 @@ def run_command(
         if not stale:
             console.print("nothing would run: every stage is current")
         return
+    if launcher != Launcher.none:
+        from bench.launch import launch
+
+        outcome = launch(
+            config,
+            models,
+            datasets,
+            retrain=retrain,
+            device=device or config.device,
+            launcher=launcher.value,
+            wait=wait_jobs,
+            offline=offline or offline_from_env(),
+        )
+        if outcome is False:
+            raise typer.Exit(1)
+        if outcome:
+            print_outcome(config)
+        return
+    if wait_jobs:
+        raise UserError(
+            "--wait follows the jobs of --launcher slurm; without a launcher "
+            "`bench run` runs every stage itself"
+        )
     bench.run.run(
         config,
         models,

@@ -221,6 +221,8 @@ seed; with several, a ``foreach`` item's ``<model>`` or ``<model>/seed<k>``."""
 KEY = "${item.key}"
 """A model's key in the settings file: ``${item.model}``, or ``<model>.seed<k>``."""
 UNCACHED = {"cache": False}
+"""Outputs of the always-run stages (cheap, remade by every ``dvc repro``); every other output
+is cached, so ``dvc push`` shares a finished benchmark and ``dvc pull`` rebuilds nothing."""
 
 STAGES: tuple[Stage, ...] = (
     Stage(
@@ -245,7 +247,7 @@ STAGES: tuple[Stage, ...] = (
         "every dataset declared under `datasets:`",
         deps=("datasets", f"{R}/weights/datasets.json"),
         settings="data",
-        outs={D: UNCACHED},
+        outs={D: {}},
     ),
     Stage(
         "sources",
@@ -319,10 +321,10 @@ STAGES: tuple[Stage, ...] = (
             ),
             settings=f"evaluate.{KEY}",
             outs={
-                f"${{paths.outputs}}/{RUN}": UNCACHED,
+                f"${{paths.outputs}}/{RUN}": {},
                 f"{R}/records/{RUN}": {},
             },
-            metrics={f"{R}/metrics/{RUN}": UNCACHED},
+            metrics={f"{R}/metrics/{RUN}": {}},
             per_seed=True,
         )
         for name, models, what in (
@@ -336,8 +338,8 @@ STAGES: tuple[Stage, ...] = (
         "tables, figures and report.html from every current record",
         deps=(f"{R}/records", f"{R}/metrics", C, f"{D}/${{train_dataset}}", "bench/report"),
         settings="report",
-        outs={f"{R}/tables": UNCACHED, f"{R}/pdf": UNCACHED, f"{R}/report.html": UNCACHED},
-        plots={f"{R}/figures": UNCACHED},
+        outs={f"{R}/tables": {}, f"{R}/pdf": {}, f"{R}/report.html": {}},
+        plots={f"{R}/figures": {}},
     ),
 )
 

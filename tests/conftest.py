@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -31,6 +32,40 @@ def tiny_params(root: Path) -> dict:
     params["eval_datasets"] = ["synthetic", "synthetic_statue"]
     params["paths"] = {k: str(root / k) for k in ("data", "checkpoints", "outputs", "results")}
     return params
+
+
+TINY_STARGAN = {"conv_dim": 4, "res_blocks": 1, "critic_dim": 4, "critic_layers": 4}
+TINY_DAI2I = {
+    "base": "stargan",
+    "conv_dim": 4,
+    "res_blocks": 1,
+    "style_dim": 8,
+    "style_encoder_dim": 2,
+    "style_encoder_layers": 2,
+    "critic_dim": 4,
+    "critic_layers": 3,
+    "critic_scales": 2,
+}
+
+
+def tiny_pipeline_params(root: Path) -> dict[str, Any]:
+    """:func:`tiny_params` for whole-pipeline runs: every stage kind (a reference, a fitted and
+    a trained model, DAI2I adapted per dataset, the ECS classifier) at a few steps, relative
+    paths (the project is the working folder)."""
+    raw = tiny_params(root)
+    raw["paths"] = {k: k for k in ("data", "checkpoints", "outputs", "results")}
+    raw["models"] = ["identity", "mr", "stargan"]
+    raw["adapted_models"] = ["dai2i"]
+    raw["metrics"] = ["ecs", "l1"]
+    del raw["profiles"]["smoke"]["metrics"]
+    raw["ecs_classifier"]["epochs"] = 1
+    raw["training"]["checkpoint_every"] = 0
+    raw["profiles"]["smoke"]["training"] = {
+        "steps": {"stargan": 2, "dai2i": 2},
+        "batch_sizes": {"dai2i": 4},
+    }
+    raw["profiles"]["smoke"]["model_settings"] = {"stargan": TINY_STARGAN, "dai2i": TINY_DAI2I}
+    return raw
 
 
 def generate_tiny_sets(root: Path, train_subjects: int = 4) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import REPO, tiny_params
+from conftest import REPO, tiny_pipeline_params
 
 from bench.config import load_config, resolve
 from bench.core.errors import UserError
@@ -27,19 +27,6 @@ NO_VALID_CHANGE = {
     "model_settings.dai2i.base",  # the only trained translator of the tiny project is stargan
 }
 """Leaves for which no other value gives a valid configuration of the tiny project."""
-
-TINY_STARGAN = {"conv_dim": 4, "res_blocks": 1, "critic_dim": 4, "critic_layers": 4}
-TINY_DAI2I = {
-    "base": "stargan",
-    "conv_dim": 4,
-    "res_blocks": 1,
-    "style_dim": 8,
-    "style_encoder_dim": 2,
-    "style_encoder_layers": 2,
-    "critic_dim": 4,
-    "critic_layers": 3,
-    "critic_scales": 2,
-}
 
 
 def test_committed_dvc_yaml_is_the_generated_one():
@@ -63,23 +50,6 @@ def test_no_model_is_named_in_the_stage_table():
         assert model not in source, model
 
 
-def _raw(root: Path) -> dict[str, Any]:
-    raw = tiny_params(root)
-    raw["paths"] = {k: k for k in ("data", "checkpoints", "outputs", "results")}
-    raw["models"] = ["identity", "mr", "stargan"]
-    raw["adapted_models"] = ["dai2i"]
-    raw["metrics"] = ["ecs", "l1"]
-    del raw["profiles"]["smoke"]["metrics"]
-    raw["ecs_classifier"]["epochs"] = 1
-    raw["training"]["checkpoint_every"] = 0
-    raw["profiles"]["smoke"]["training"] = {
-        "steps": {"stargan": 2, "dai2i": 2},
-        "batch_sizes": {"dai2i": 4},
-    }
-    raw["profiles"]["smoke"]["model_settings"] = {"stargan": TINY_STARGAN, "dai2i": TINY_DAI2I}
-    return raw
-
-
 def _write(root: Path, raw: dict[str, Any]) -> None:
     (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
 
@@ -92,7 +62,7 @@ def project(tmp_path_factory) -> Path:
         shutil.copytree(
             REPO / package, root / package, ignore=shutil.ignore_patterns("__pycache__")
         )
-    raw = _raw(root)
+    raw = tiny_pipeline_params(root)
     _write(root, raw)
     (root / "dvc.yaml").write_text(dvc_yaml(resolve(copy.deepcopy(raw))))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
@@ -134,9 +104,9 @@ def _candidates(value: Any) -> list[Any]:
         shifted = [[v + 1 for v in value]] if all(type(v) is int for v in value) else []
         return [value[:-1], value[1:], [*value, value[-1]], *shifted] if value else []
     if value is None:
-        return [5]
+        return [5, "5"]
     if isinstance(value, dict):  # an empty mapping
-        return []
+        return [{"x": 1}]
     return []
 
 

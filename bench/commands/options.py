@@ -54,7 +54,8 @@ def load_config_from(
 
     A command that ``writes`` (the default) also takes the project lock
     (:mod:`bench.core.lock`) until it ends: a second writing command waits (``bench --wait``)
-    or exits 2 naming the holder. Only inside a command line: the Python API takes no lock."""
+    or exits 2 naming the holder; so it does while jobs of a ``bench run --launcher`` are in
+    flight (:mod:`bench.launch.record`). Only inside a command line: the Python API takes no lock."""
     from bench.config import load_config
 
     config = load_config(params_file, profile, tuple(sets or ()))
@@ -62,9 +63,11 @@ def load_config_from(
     if writes and context is not None:
         from bench.core import lock
         from bench.core.progress import console
+        from bench.launch.record import wait_idle
 
         path = lock.acquire(config.root("results"), say=console.print)
         context.call_on_close(lambda: lock.release(path))
+        wait_idle(config, lock.wait_limit(), say=console.print)  # jobs of a launch in flight
     return config
 
 

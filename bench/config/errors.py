@@ -133,6 +133,10 @@ def describe(error: ValidationError, schema: type[BaseModel]) -> tuple[list[str]
             message = ("must be " if "should" in prefix else "") + message[len(prefix) :]
     if kind == "string_pattern_mismatch" and path == ["device"]:
         message = "must be auto, cpu, cuda or cuda:N"
+    elif kind == "string_pattern_mismatch" and path == ["launcher", "mem"]:
+        message = "must be a size like 16G (K, M, G or T; a bare number is MB)"
+    elif kind == "string_pattern_mismatch" and path[:2] == ["launcher", "extra"]:
+        message = "must be an sbatch long option without its dashes, e.g. qos"
     elif kind in ("model_type", "model_attributes_type", "dict_type"):
         message = "must be a mapping of settings"
     elif kind == "list_type":

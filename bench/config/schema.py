@@ -161,6 +161,53 @@ class ReportSettings(Section):
     Markdown and HTML always show every column."""
 
 
+SBATCH_OPTION = r"^[a-z][a-z0-9-]*$"
+"""An sbatch long option without its dashes (``qos``, ``constraint``, ``gres``)."""
+MANAGED_SBATCH = (
+    "account", "cpus-per-task", "dependency", "error", "gpus-per-node", "job-name",
+    "kill-on-invalid-dep", "mem", "open-mode", "output", "partition", "signal", "time",
+)  # fmt: skip
+"""sbatch options the launcher sets itself (from the keys above, or per job)."""
+
+
+class LauncherSettings(Section):
+    """``launcher:``: how ``bench run --launcher slurm|local`` runs the stages, one job each
+    (:mod:`bench.launch`); no result depends on these."""
+
+    partition: Name | None = None
+    """Slurm partition (None: the cluster's default)."""
+    account: Name | None = None
+    """Slurm account to charge (None: the user's default)."""
+    time: PositiveInt = 240
+    """Time limit of each job, minutes; a job reaching it is requeued and resumes."""
+    requeues: NonNegativeInt = 3
+    """Times one job may be requeued at its time limit (preemptions are not counted)."""
+    gpus_per_job: NonNegativeInt | None = None
+    """GPUs of each training, adaptation, classifier and evaluation job (data and report jobs
+    get none). None: 1 when ``device`` (or ``--device``) is cuda, or auto on a machine with
+    CUDA; else 0."""
+    cpus_per_job: PositiveInt = 4
+    """CPU cores of each job (also its torch threads, unless OMP_NUM_THREADS is set)."""
+    mem: Annotated[str, Field(pattern=r"^[1-9][0-9]*[KMGT]?$")] | None = None
+    """Memory of each job as sbatch's ``--mem`` (``16G``; a bare number is MB; None: the
+    partition's default)."""
+    extra: dict[Annotated[str, Field(pattern=SBATCH_OPTION)], str | int | bool] = {}
+    """Other sbatch options, e.g. ``{qos: high, constraint: a100}`` (true: a bare flag)."""
+    logs: Name = "logs"
+    """Folder of the job logs: ``<logs>/<stage>/<job id>_0_log.out``."""
+
+    @field_validator("extra")
+    @classmethod
+    def _unmanaged(cls, extra: dict[str, Any]) -> dict[str, Any]:
+        taken = sorted(set(extra) & set(MANAGED_SBATCH))
+        if taken:
+            raise ValueError(
+                f"{', '.join(taken)} is set by the launcher (use the keys of launcher: or "
+                "leave it out)"
+            )
+        return extra
+
+
 class Paths(Section):
     """``paths:``: the four roots every artefact lives under (:mod:`bench.layout`)."""
 
@@ -197,6 +244,7 @@ class Config(Section):
     ecs_classifier: ClassifierTraining = ClassifierTraining()
     evaluation: EvaluationSettings = EvaluationSettings()
     report: ReportSettings = ReportSettings()
+    launcher: LauncherSettings = LauncherSettings()
     paths: Paths = Paths()
 
     _overrides: tuple[str, ...] = PrivateAttr(default=())

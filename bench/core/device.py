@@ -1,78 +1,38 @@
 """Choosing the torch device: ``auto`` (CUDA when present, else CPU), ``cpu`` or ``cuda[:N]``.
 
-``auto`` spreads parallel jobs over the visible GPUs: a process launched by
-``torchrun`` takes its ``LOCAL_RANK``'s GPU; a process given ``FES_BENCH_GPU=i``
-takes GPU ``i``; any other process claims the first GPU that no other fes-bench
-process on this machine holds (an exclusive ``fcntl`` lock on
-``$TMPDIR/fes-bench-gpu-<i>.lock``, held until the process exits), so the workers
-of ``dvc queue start -j N`` land on N different GPUs. When every GPU is held, the
-process shares the one picked by its process id. ``CUDA_VISIBLE_DEVICES`` set per
-worker restricts what each one sees, as usual.
+``auto`` takes the first visible GPU, or under ``torchrun`` its process's ``LOCAL_RANK``.
+Which GPUs a process sees is the scheduler's business, through ``CUDA_VISIBLE_DEVICES``:
+Slurm sets it for each job's GPUs, ``bench run --launcher local`` gives each of its jobs
+one GPU of the machine (:mod:`bench.launch`), and a hand-started process can be given one
+(``CUDA_VISIBLE_DEVICES=2 bench train ...``). fes-bench claims no GPU by itself.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import resource
 import sys
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
-from typing import IO
 
 import torch
 
 from bench.core.errors import UserError
 
-GPU_ENV = "FES_BENCH_GPU"
-"""Environment variable naming the GPU index ``device: auto`` uses in this process."""
-
-_claimed: list[IO] = []  # lock files kept open (and locked) for the life of the process
-
-
-def lock_dir() -> Path:
-    """Folder of the per-GPU lock files (the system temp folder)."""
-    return Path(tempfile.gettempdir())
-
-
-def _try_lock(index: int) -> bool:
-    handle = open(lock_dir() / f"fes-bench-gpu-{index}.lock", "a")  # noqa: SIM115 (held open)
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        return False
-    _claimed.append(handle)
-    return True
-
-
-def release_gpus() -> None:
-    """Give back the GPUs this process claimed (done automatically at exit)."""
-    while _claimed:
-        with contextlib.suppress(OSError):
-            _claimed.pop().close()
-
 
 def auto_gpu_index(count: int) -> int:
-    """The GPU index (0 <= i < ``count``) ``device: auto`` uses in this process (see module doc)."""
-    for variable in (GPU_ENV, "LOCAL_RANK"):
-        value = os.environ.get(variable)
-        if value is not None:
-            try:
-                index = int(value)
-            except ValueError:
-                raise UserError(f"${variable} must be a GPU index, got {value!r}") from None
-            if not 0 <= index < count:
-                raise UserError(f"${variable}={index} but only {count} GPU(s) are visible")
-            return index
-    if _claimed:  # already claimed one earlier in this process
-        return int(Path(_claimed[0].name).stem.rsplit("-", 1)[1])
-    for index in range(count):
-        if _try_lock(index):
-            return index
-    return os.getpid() % count
+    """The GPU index (0 <= i < ``count``) ``device: auto`` uses in this process: its
+    ``LOCAL_RANK`` under ``torchrun``, else the first visible GPU."""
+    value = os.environ.get("LOCAL_RANK")
+    if value is None:
+        return 0
+    try:
+        index = int(value)
+    except ValueError:
+        raise UserError(f"$LOCAL_RANK must be a GPU index, got {value!r}") from None
+    if not 0 <= index < count:
+        raise UserError(f"$LOCAL_RANK={index} but only {count} GPU(s) are visible")
+    return index
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -89,6 +49,15 @@ def resolve_device(name: str = "auto") -> torch.device:
             raise UserError(f"--device {name} requested but no CUDA device is available")
         return torch.device(name)
     raise UserError(f"unknown device {name!r}; use auto, cpu or cuda")
+
+
+def work_device(name: str = "auto") -> torch.device:
+    """:func:`resolve_device` for a command or job that trains or scores: on the CPU also
+    deterministic algorithms (bit-reproducible results)."""
+    device = resolve_device(name)
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    return device
 
 
 def autocast(device: torch.device, enabled: bool = True):

@@ -35,7 +35,8 @@ wait_seconds: float | None = None
 """``bench --wait SECONDS`` (None: ``$FES_BENCH_WAIT``, else 0 = do not wait)."""
 
 
-def _wait_limit() -> float:
+def wait_limit() -> float:
+    """Seconds a command waits for the project (``--wait``, else ``$FES_BENCH_WAIT``, else 0)."""
     if wait_seconds is not None:
         return wait_seconds
     raw = os.environ.get(WAIT_ENV, "").strip()
@@ -94,7 +95,7 @@ def acquire(folder: str | os.PathLike, say=None) -> Path:
         if error.errno in DISK_ERRNOS:
             raise  # a read-only results folder: the CLI names the lock file, exit code 1
         raise UserError(f"cannot open the project lock {path}: {error.strerror}") from error
-    limit = _wait_limit()
+    limit = wait_limit()
     deadline = time.monotonic() + limit
     said = False
     while not _try_lock(fd):
