@@ -24,7 +24,12 @@ ALWAYS_RUN = {"settings", "weights", "sources"}
 """DVC stages marked always_changed (cheap, idempotent): not part of the comparison."""
 NO_VALID_CHANGE = {
     "datasets.synthetic.kind",  # the synthetic spec can be of no other kind
+    "train_dataset",  # the tiny project declares one dataset
     "model_settings.dai2i.base",  # the only trained translator of the tiny project is stargan
+    "profiles.smoke.model_settings.dai2i.base",  # the same, as the profile sets it
+    "model_settings.identity",  # declares no settings: any key is refused
+    "metric_settings.ecs",  # declares no settings
+    "metric_settings.qualiclip",  # declares no settings
 }
 """Leaves for which no other value gives a valid configuration of the tiny project."""
 
@@ -103,10 +108,10 @@ def _candidates(value: Any) -> list[Any]:
     if isinstance(value, list):
         shifted = [[v + 1 for v in value]] if all(type(v) is int for v in value) else []
         return [value[:-1], value[1:], [*value, value[-1]], *shifted] if value else []
-    if value is None:
-        return [5, "5"]
-    if isinstance(value, dict):  # an empty mapping
-        return [{"x": 1}]
+    if value is None:  # an optional number, name or list of column names
+        return [5, "5", ["L1"], ["ECS"]]
+    if isinstance(value, dict):  # an empty mapping: a setting per model (training.steps)
+        return [{"x": 1}, *({model: 3} for model in ("stargan", "mr", "reggan"))]
     return []
 
 
