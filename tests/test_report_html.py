@@ -12,6 +12,7 @@ from browser import chromium
 from fake_outputs import TARGETS, fake_project, fake_records
 from PIL import Image
 
+from bench import layout
 from bench.config import load_config, updated
 from bench.report import report
 from bench.report.figures import save_figure
@@ -62,6 +63,12 @@ def test_report_html_is_self_contained_and_renders(tmp_path, monkeypatch):
         "usgan": (0.5, 0.5),
     }
     fake_records(config, quality, _set_values)
+    history = layout.checkpoint_path(config, "stargan").parent / "history.csv"
+    history.parent.mkdir(parents=True, exist_ok=True)
+    steps = np.arange(10, 110, 10)
+    pd.DataFrame(
+        {"step": steps, "d_loss": 1 / steps, "g_loss": np.log(steps), "lr_generator": 1e-4}
+    ).to_csv(history, index=False)
     saved = {}  # every figure the report saves, by file stem
 
     def keep(figure, png, pdf, record):
@@ -75,6 +82,13 @@ def test_report_html_is_self_contained_and_renders(tmp_path, monkeypatch):
     text = html.read_text()
     assert not re.search(r'(src|href)="(?!data:|#)', text)  # nothing to fetch: no network
     assert 'src="data:image/png;base64,' in text
+    curves = saved["training_stargan_synthetic"]  # the history's losses, each on its own panel
+    assert [a.get_title() for a in curves.axes if a.get_visible()] == [
+        "d_loss",
+        "g_loss",
+        "learning rate",
+    ]
+    assert all(a.get_xlabel() == "training step" for a in curves.axes if a.get_visible())
     for dataset in datasets:
         assert (tmp_path / "results" / "figures" / f"pareto_{dataset}.png").stat().st_size > 1000
         # the per-expression figure as saved: every panel names the target expressions
@@ -98,7 +112,9 @@ def test_report_html_is_self_contained_and_renders(tmp_path, monkeypatch):
         images = driver.execute_script(
             "return Array.from(document.images).map(i => [i.alt, i.complete && i.naturalWidth])"
         )
-        assert len(images) == 3 * len(datasets)  # comparison grid, per expression, Pareto
+        # comparison grid, per expression, Pareto; stargan's training curves
+        assert len(images) == 3 * len(datasets) + 1
+        assert "stargan/synthetic: training losses" in images[-1][0]
         assert all(width > 0 for _, width in images), images
         tables = driver.execute_script(
             "return Array.from(document.querySelectorAll('table.comparison')).map(t => "

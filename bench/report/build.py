@@ -12,7 +12,7 @@ from bench import fingerprint, layout
 from bench.core import atomic, provenance
 from bench.core.progress import console
 from bench.evaluate import metric_columns
-from bench.report import pairwise, scored, seeds, set_level, set_pairs
+from bench.report import curves, pairwise, scored, seeds, set_level, set_pairs
 from bench.report.columns import known_columns, label_columns
 from bench.report.confusion import confusion_figure, confusion_long
 from bench.report.figures import comparison_grid, per_expression_plot, save_figure
@@ -296,6 +296,11 @@ def report(config: Config, models: list[str], datasets: list[str]) -> list[Path]
         general.append(
             (f"{model} stages ({dataset}): {', '.join(columns(MODELS.load(model)))}", png)
         )
+    for label, history in curves.history_runs(config, models):  # each run's loss curves
+        png, pdf = _figure_paths(config, f"training_{label.replace('/', '_')}")
+        figure = curves.curves_figure(curves.read_history(history), label)
+        paths += save_figure(figure, png, pdf, record)
+        general.append((f"{label}: training losses and learning rates (history.csv)", png))
     html = layout.tables_dir(config).parent / "report.html"
     paths.append(write_report_html(html, sections, general, footnotes, record))
     fingerprint.write_report_fingerprint(config, covered)
