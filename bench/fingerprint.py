@@ -204,15 +204,24 @@ def write_report_fingerprint(config: Config, pairs: list[tuple[str, str]]) -> No
     atomic.write_text(_report_path(config), json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
-def report_mismatch(config: Config) -> str | None:
-    """None when the report was made with the current settings from records that are unchanged
-    since; else why to write it again."""
+def reported_pairs(config: Config) -> list[tuple[str, str]] | None:
+    """The (model, dataset) pairs the current report covers (None: no report yet)."""
     path = _report_path(config)
     if not path.is_file():
-        return "no report yet"
+        return None
     recorded = json.loads(path.read_text(encoding="utf-8"))
     pairs = []  # (model, dataset) from "<model>[/seed<k>]/<dataset>" (names hold no "/")
     for key in recorded.get("records", {}):
         run, dataset = key.rsplit("/", 1)
         pairs.append((run.split("/", 1)[0], dataset))
-    return difference(recorded, report_fingerprint(config, list(dict.fromkeys(pairs))))
+    return list(dict.fromkeys(pairs))
+
+
+def report_mismatch(config: Config) -> str | None:
+    """None when the report was made with the current settings from records that are unchanged
+    since; else why to write it again."""
+    pairs = reported_pairs(config)
+    if pairs is None:
+        return "no report yet"
+    recorded = json.loads(_report_path(config).read_text(encoding="utf-8"))
+    return difference(recorded, report_fingerprint(config, pairs))

@@ -18,12 +18,13 @@ import torch
 from bench import factory, stages
 from bench.adapt import adapt, adaptation_mismatch
 from bench.classifier import classifier_mismatch, train_ecs_classifier
+from bench.core.errors import UserError
 from bench.core.progress import console, progress_bar
 from bench.data import check_dataset_names, data_mismatch, prepare
 from bench.evaluate import evaluate_datasets
-from bench.fingerprint import evaluation_mismatch, report_mismatch
+from bench.fingerprint import evaluation_mismatch, report_mismatch, reported_pairs
 from bench.report import report
-from bench.report.scope import current_scope
+from bench.report.scope import current_scope, scope
 from bench.sources import write_sources
 from bench.train import checkpoint_mismatch, train
 from bench.weights_lock import write_locks
@@ -161,15 +162,47 @@ def plan(
                 ),
             )
         )
+    evaluations = [step for step in steps if step.stage.startswith("evaluate")]
+
+    def stale_report() -> str | None:
+        reason = report_mismatch(config)
+        plan = {step.stage: step for step in steps}
+        if reason or any(step.runs(plan) for step in evaluations):
+            return reason  # an evaluation that runs makes the report run after it
+        return scope_change(config, models, datasets)
+
     steps.append(
         Step(
             "report",
-            lambda: report_mismatch(config),
-            tuple(step.stage for step in steps if step.stage.startswith("evaluate")),
+            stale_report,
+            tuple(step.stage for step in evaluations),
             lambda: report(config, *current_scope(config, models, datasets)),
         )
     )
     return {step.stage: step for step in steps}
+
+
+def scope_change(config: Config, models: list[str], datasets: list[str]) -> str | None:
+    """Why the report must be written again though nothing it shows changed: the current
+    records now cover other models or datasets (e.g. one evaluated since by `bench evaluate`
+    or `bench score`); None when they cover what it shows."""
+    try:
+        kept_models, kept_datasets, _ = scope(config, models, datasets)
+    except UserError:
+        return None  # nothing to report: the report stage says so when it runs
+    shown = reported_pairs(config) or []
+    new = [m for m in kept_models if m not in {m for m, _ in shown}]
+    new += [d for d in kept_datasets if d not in {d for _, d in shown}]
+    gone = [m for m in dict.fromkeys(m for m, _ in shown) if m not in kept_models]
+    gone += [d for d in dict.fromkeys(d for _, d in shown) if d not in kept_datasets]
+    if not new and not gone:
+        return None
+    return "; ".join(
+        [
+            *([f"not shown yet: {', '.join(new)}"] if new else []),
+            *([f"no longer current: {', '.join(gone)}"] if gone else []),
+        ]
+    )
 
 
 def dry_run(

@@ -143,3 +143,23 @@ def test_own_photos_in_one_step(tmp_path):
     table = _comparison(params)
     assert set(table[table["dataset"] == "statues"]["model"]) == {"identity", "mr"}
     assert (layout.figures_dir(params) / "comparison_statues.png").is_file()
+
+
+def test_a_model_evaluated_since_the_report_makes_the_report_run_again(tmp_path, capsys):
+    """The report covers every current record: one evaluated by `bench evaluate` after it was
+    written (nothing the report showed changed) is not left out by the next `bench run`, as
+    DVC's report stage (which reads the whole records folder) reruns too."""
+    from bench.evaluate import evaluate_datasets
+    from bench.run import dry_run
+
+    params = updated(_params(tmp_path), {"models": ["identity", "mr"], "adapted_models": []})
+    run(params, ["identity"], None, retrain=False, device=CPU, offline=True)
+    assert set(_comparison(params)["model"]) == {"identity"}
+    train(params, "mr", CPU)
+    evaluate_datasets(params, "mr", params.eval_datasets, CPU, synthesize_first=True)
+    assert dry_run(params, ["identity"]) == {"report": "not shown yet: mr"}
+    capsys.readouterr()
+    run(params, ["identity"], None, retrain=False, device=CPU, offline=True)
+    assert "report: running (not shown yet: mr)" in capsys.readouterr().err
+    assert set(_comparison(params)["model"]) == {"identity", "mr"}
+    assert dry_run(params, ["identity"]) == {}

@@ -48,7 +48,24 @@ def stale_reason(config: Config, model: str, dataset: str) -> str | None:
 def current_scope(
     config: Config, models: list[str], datasets: list[str]
 ) -> tuple[list[str], list[str]]:
-    """(models, datasets) to report: the just-run ones plus every current record (module doc)."""
+    """(models, datasets) to report: the just-run ones plus every current record (module doc);
+    says once what a partial table leaves out."""
+    kept_models, kept_datasets, left = scope(config, models, datasets)
+    if left:  # a partial table: say once what it keeps and what it leaves out
+        leaving = "; ".join(f"{', '.join(what)} ({why})" for why, what in left.items())
+        console.print(
+            f"report: keeping models {', '.join(kept_models)} on datasets "
+            f"{', '.join(kept_datasets)}; leaving out {leaving}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    return kept_models, kept_datasets
+
+
+def scope(
+    config: Config, models: list[str], datasets: list[str]
+) -> tuple[list[str], list[str], dict[str, list[str]]]:
+    """:func:`current_scope` without a word: (models, datasets, reason -> what it leaves out)."""
     all_models = list(dict.fromkeys([*config.table_models, *models]))
     all_datasets = list(dict.fromkeys([*config.eval_datasets, *datasets]))
     reasons = {(m, d): stale_reason(config, m, d) for m in all_models for d in all_datasets}
@@ -75,12 +92,4 @@ def current_scope(
     for dataset in (d for d in all_datasets if d not in kept_datasets):
         model, why = next((m, r) for m in models or all_models if (r := reasons[m, dataset]))
         left.setdefault(f"{model}: {why}", []).append(f"dataset {dataset}")
-    if left:  # a partial table: say once what it keeps and what it leaves out
-        leaving = "; ".join(f"{', '.join(what)} ({why})" for why, what in left.items())
-        console.print(
-            f"report: keeping models {', '.join(kept_models)} on datasets "
-            f"{', '.join(kept_datasets)}; leaving out {leaving}",
-            highlight=False,
-            soft_wrap=True,
-        )
-    return kept_models, kept_datasets
+    return kept_models, kept_datasets, left
