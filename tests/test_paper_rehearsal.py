@@ -32,7 +32,7 @@ STEPS = {"reggan": 3, "stargan": 5, "usgan": 5, "sargan": 5, "ganimation": 5, "d
 """A handful of steps per model; the GANs' 5 make one generator update (n_critic 5)."""
 CODE = ("bench", "models", "metrics", "datasets")
 """The repository folders dvc.yaml names as dependencies, copied into the project."""
-ALWAYS_CHANGED = {"weights", "sources"}
+ALWAYS_CHANGED = {"settings", "weights", "sources"}
 
 
 def rehearsal_params(cfee_root: Path) -> dict:
