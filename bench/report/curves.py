@@ -22,12 +22,10 @@ import pandas as pd  # noqa: E402
 
 from bench import layout  # noqa: E402
 from bench.core.errors import UserError  # noqa: E402
+from bench.trainer import HISTORY_FILE  # noqa: E402
 
 if TYPE_CHECKING:
     from bench.config import Config
-
-HISTORY_FILE = "history.csv"
-"""The file name :class:`bench.trainer.History` writes (kept equal by a test)."""
 
 NOT_LOSSES = ("step", "s_per_step")
 """Columns of a history that are neither losses nor learning rates."""
