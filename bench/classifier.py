@@ -40,7 +40,7 @@ def train_ecs_classifier(
     return train_classifier(
         layout.dataset_dir(config, config.train_dataset),
         classifier_settings(config),
-        seed=config.seed,
+        seed=config.data_seed,
         device=device,
         out=out or layout.classifier_path(config),
         progress=progress,

@@ -19,11 +19,13 @@ import typer
 
 from bench.commands.listing import JsonFlag, print_rows
 from bench.commands.options import (
+    DataSeedOpt,
     DeviceOpt,
     ParamsOpt,
     ProfileOpt,
     SeedOpt,
     SetOpt,
+    data_run_config,
     load_config_from,
     run_config,
 )
@@ -218,11 +220,14 @@ def data_prepare(
     params_file: ParamsOpt = None,
     profile: ProfileOpt = None,
     sets: SetOpt = None,
+    seed: DataSeedOpt = None,
 ) -> None:
-    """Prepare every dataset declared under `datasets:` in params (the DVC `data` stage)."""
+    """Prepare every dataset declared under `datasets:` in params (the DVC `data` stage; with
+    `seed_data: per_seed`, `--seed K` prepares seed K's data under data/seed<K>/)."""
     from bench.data import prepare
 
-    for root in prepare(load_config_from(params_file, profile, sets), specs):
+    config = data_run_config(load_config_from(params_file, profile, sets), seed)
+    for root in prepare(config, specs):
         console.print(f"prepared {root}")
 
 

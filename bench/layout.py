@@ -14,12 +14,16 @@
     results/weights/<group>.json                 the weights lock (bench weights lock)
     results/sources/<model>.json                 the code each model is made of (bench sources)
 
-With several ``seeds``, a model trained per seed (:func:`trains_per_seed`: kind trained or
+With several ``seeds``, a model trained per seed (:func:`runs_per_seed`: kind trained or
 adapted) has one *run* per seed, and its folders get a seed level after the model's name:
 ``checkpoints/<model>/seed<k>/<dataset>/``, ``outputs/<model>/seed<k>/<dataset>/``,
 ``results/records/<model>/seed<k>/``, ``results/metrics/<model>/seed<k>/``; the run is the
 configuration's :attr:`~bench.config.Config.run_seed` (``config.for_seed(k)``). Reference and
 fitted models, ``bench score`` rows, and every model under one seed keep the folders above.
+
+With ``seed_data: per_seed`` (and several seeds) the data and the ECS classifier are made
+once per seed too (:attr:`~bench.config.Config.data_per_seed`): ``data/seed<k>/<dataset>/``,
+``checkpoints/ecs_classifier/seed<k>/<train-dataset>/``, and every model has one run per seed.
 """
 
 from __future__ import annotations
@@ -39,32 +43,35 @@ def _root(config: Config, key: str) -> Path:
     return config.root(key)
 
 
-def trains_per_seed(config: Config, model: str) -> bool:
+def runs_per_seed(config: Config, model: str) -> bool:
     """True when ``model`` has one run per seed: several ``seeds`` and a model the harness
-    trains (kind trained or adapted), not a reference or fitted model or a ``bench score`` row."""
+    trains (kind trained or adapted), or any model when the data is made per seed
+    (``seed_data: per_seed``); never a ``bench score`` row."""
     if len(config.seeds) < 2:
         return False
     from bench.factory import kind_of
     from models.registry import MODELS
 
-    return model in MODELS and kind_of(model) in SEEDED_KINDS  # not in: a `bench score` row
+    if model not in MODELS:  # a `bench score` row
+        return False
+    return config.data_per_seed or kind_of(model) in SEEDED_KINDS
 
 
 def run_seeds(config: Config, model: str) -> list[int]:
     """The seeds ``model`` runs under: every seed if it trains per seed, else the first."""
-    return list(config.seeds) if trains_per_seed(config, model) else [config.seed]
+    return list(config.seeds) if runs_per_seed(config, model) else [config.seed]
 
 
 def training_seed(config: Config, model: str) -> int:
     """The seed ``model`` trains with in this configuration's run (the first seed for models
     with one run)."""
-    return config.run_seed if trains_per_seed(config, model) else config.seed
+    return config.run_seed if runs_per_seed(config, model) else config.seed
 
 
 def run_dir(config: Config, model: str) -> str:
     """``model``'s folder name under each root: ``<model>`` or, trained per seed,
     ``<model>/seed<k>`` for the configuration's run."""
-    return f"{model}/seed{config.run_seed}" if trains_per_seed(config, model) else model
+    return f"{model}/seed{config.run_seed}" if runs_per_seed(config, model) else model
 
 
 def check_dataset_name(name: str) -> str:
@@ -84,9 +91,16 @@ def check_dataset_name(name: str) -> str:
     return name
 
 
+def data_dir(config: Config) -> Path:
+    """The prepared datasets' folder: ``data/``, or ``data/seed<k>/`` for the run's seed when
+    the data is made per seed."""
+    root = _root(config, "data")
+    return root / f"seed{config.run_seed}" if config.data_per_seed else root
+
+
 def dataset_dir(config: Config, dataset: str) -> Path:
     """Prepared dataset folder (the name is checked: never a path outside data/)."""
-    return _root(config, "data") / check_dataset_name(dataset)
+    return data_dir(config) / check_dataset_name(dataset)
 
 
 def checkpoint_path(config: Config, model: str, dataset: str | None = None) -> Path:
@@ -100,8 +114,12 @@ def checkpoint_path(config: Config, model: str, dataset: str | None = None) -> P
 
 
 def classifier_path(config: Config) -> Path:
-    """The ECS classifier trained on the configuration's training dataset."""
-    return _root(config, "checkpoints") / "ecs_classifier" / config.train_dataset / "resnet18.pt"
+    """The ECS classifier trained on the configuration's training dataset (the run's seed's,
+    ``ecs_classifier/seed<k>/...``, when the data is made per seed)."""
+    folder = _root(config, "checkpoints") / "ecs_classifier"
+    if config.data_per_seed:
+        folder = folder / f"seed{config.run_seed}"
+    return folder / config.train_dataset / "resnet18.pt"
 
 
 def outputs_dir(config: Config, model: str, dataset: str) -> Path:

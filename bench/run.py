@@ -69,6 +69,45 @@ def _train_classifier(config: Config, device: torch.device) -> object:
         return train_ecs_classifier(config, device, progress=advance)
 
 
+def data_stage(config: Config, name: str = "data") -> str:
+    """The data (or ``ecs_classifier``) stage instance a run reads: ``data``, or with the data
+    made per seed ``data@seed<k>`` of the run's seed."""
+    return f"{name}@seed{config.run_seed}" if config.data_per_seed else name
+
+
+def _data_steps(config: Config, names: list[str], device: torch.device) -> list[Step]:
+    """The data step of each data run (:func:`bench.stages.data_runs`), and the ECS
+    classifier's after it when ECS is a metric."""
+    steps: list[Step] = []
+    for run, _ in stages.data_runs(config):
+
+        def stale_specs(run: Config = run) -> dict[str, str]:
+            stale: dict[str, str] = {}
+            for name in names:
+                if reason := data_mismatch(run, name):
+                    stale.setdefault(run.declared_datasets()[name][0], f"{name}: {reason}")
+            return stale
+
+        steps.append(
+            Step(
+                data_stage(run),
+                lambda stale_specs=stale_specs: "; ".join(stale_specs().values()) or None,
+                action=lambda run=run, stale_specs=stale_specs: prepare(run, sorted(stale_specs())),
+            )
+        )
+    if "ecs" in config.metrics:
+        steps += [
+            Step(
+                data_stage(run, "ecs_classifier"),
+                lambda run=run: classifier_mismatch(run),
+                (data_stage(run),),
+                lambda run=run: _train_classifier(run, device),
+            )
+            for run, _ in stages.data_runs(config)
+        ]
+    return steps
+
+
 def _model_steps(
     config: Config, model: str, datasets: list[str], retrain: bool, device: torch.device
 ) -> list[Step]:
@@ -79,7 +118,7 @@ def _model_steps(
             Step(
                 f"train@{model}{suffix}",
                 lambda: "--retrain" if retrain else checkpoint_mismatch(config, model),
-                ("data",),
+                (data_stage(config),),
                 lambda: train(config, model, device, fresh=retrain),
             )
         ]
@@ -93,7 +132,7 @@ def _model_steps(
             lambda dataset=dataset: (
                 "--retrain" if retrain else adaptation_mismatch(config, model, dataset)
             ),
-            ("data", *bases),
+            (data_stage(config), *bases),
             lambda dataset=dataset: adapt(config, model, dataset, device, fresh=retrain),
         )
         for dataset in datasets
@@ -108,32 +147,8 @@ def plan(
     device: torch.device,
 ) -> dict[str, Step]:
     """Every stage instance ``bench run`` would consider, in order, with why each runs."""
-    steps: list[Step] = []
     names = list(dict.fromkeys([config.train_dataset, *datasets]))
-
-    def stale_specs() -> dict[str, str]:
-        stale: dict[str, str] = {}
-        for name in names:
-            if reason := data_mismatch(config, name):
-                stale.setdefault(config.declared_datasets()[name][0], f"{name}: {reason}")
-        return stale
-
-    steps.append(
-        Step(
-            "data",
-            lambda: "; ".join(stale_specs().values()) or None,
-            action=lambda: prepare(config, sorted(stale_specs())),
-        )
-    )
-    if "ecs" in config.metrics:
-        steps.append(
-            Step(
-                "ecs_classifier",
-                lambda: classifier_mismatch(config),
-                ("data",),
-                lambda: _train_classifier(config, device),
-            )
-        )
+    steps = _data_steps(config, names, device)
     for model in factory.ordered(config, models):
         for run, _ in stages.runs(config, model):  # one per seed for models trained per seed
             steps += _model_steps(run, model, datasets, retrain, device)
@@ -156,7 +171,7 @@ def plan(
             Step(
                 f"{'evaluate_adapted' if adapted else 'evaluate'}@{model}{suffix}",
                 stale_evaluations,
-                ("data", "ecs_classifier", *made_by),
+                (data_stage(run), data_stage(run, "ecs_classifier"), *made_by),
                 lambda model=model, run=run: evaluate_datasets(
                     run, model, datasets, device, synthesize_first=True
                 ),

@@ -302,6 +302,12 @@ def score_folder(
 
     check_name(config, name)
     check_dataset_names(config, [dataset])
+    if config.data_per_seed:
+        raise UserError(
+            f"bench score {folder}: params `seed_data: per_seed` gives each seed its own "
+            f"{dataset} images, and a folder of outputs answers one of them; score it in a "
+            "project with seed_data: first (or one seed)"
+        )
     data_root = layout.dataset_dir(config, dataset)
     if not (data_root / MANIFEST).is_file():
         raise UserError(

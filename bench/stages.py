@@ -14,11 +14,14 @@ progress) reruns neither. ``dvc.yaml`` is generated from :data:`STAGES` by
 
 With several ``seeds``, the train, adapt and evaluate stages of a model trained per seed
 have one instance per run (:func:`runs`: ``train@<model>-seed1``, settings
-``train.<model>.seed1``, folders with a seed level, :mod:`bench.layout`).
+``train.<model>.seed1``, folders with a seed level, :mod:`bench.layout`). With ``seed_data:
+per_seed`` the data and ECS classifier stages have one instance per seed too
+(``data@seed1``, settings ``data.seed1``, ``data/seed1/``) and every model one run per seed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -87,7 +90,7 @@ def classifier_settings(config: Config) -> dict[str, Any]:
     """The ECS classifier: its training settings, seed, image size and training set."""
     return {
         "image_size": config.image_size,
-        "seed": config.seed,
+        "seed": config.data_seed,
         "train_dataset": config.train_dataset,
         "settings": config.ecs_classifier.model_dump(mode="json"),
     }
@@ -119,6 +122,8 @@ def report_settings(config: Config) -> dict[str, Any]:
         "metrics": list(config.metrics),
         "seed": config.seed,
         "seeds": list(config.seeds),
+        # pooled (seed, image) units instead of seed-averaged images (absent by default)
+        **({"seed_data": config.seed_data} if config.data_per_seed else {}),
         "evaluation": config.evaluation.model_dump(
             mode="json", include={"bootstrap_resamples", "set_bootstrap_resamples", "confidence"}
         ),
@@ -142,7 +147,7 @@ def _nested(flat: dict[str, Any]) -> dict[str, Any]:
 def runs(config: Config, model: str) -> list[tuple[Config, str]]:
     """``model``'s runs: (the configuration of the run, its key in the settings file:
     ``<model>``, or ``<model>.seed<k>`` for a model trained per seed)."""
-    per_seed = layout.trains_per_seed(config, model)
+    per_seed = layout.runs_per_seed(config, model)
     return [
         (config.for_seed(seed), f"{model}.seed{seed}" if per_seed else model)
         for seed in layout.run_seeds(config, model)
@@ -152,14 +157,33 @@ def runs(config: Config, model: str) -> list[tuple[Config, str]]:
 def run_suffix(config: Config, model: str, run: Config) -> str:
     """What a run adds to its stage names: ``-seed<k>`` for a model trained per seed, else
     nothing (``train@<model>-seed1``; ``train@<model>`` for one run)."""
-    return f"-seed{run.run_seed}" if layout.trains_per_seed(config, model) else ""
+    return f"-seed{run.run_seed}" if layout.runs_per_seed(config, model) else ""
+
+
+def data_runs(config: Config) -> list[tuple[Config, str]]:
+    """The data's runs (the data and ECS classifier stages): (the configuration of the run,
+    its key in the settings file): one, ``""``, or with ``seed_data: per_seed`` one per seed,
+    ``seed<k>``."""
+    if not config.data_per_seed:
+        return [(config, "")]
+    return [(config.for_seed(seed), f"seed{seed}") for seed in config.seeds]
+
+
+def _per_data_run(config: Config, settings: Callable[[Config], Any]) -> Any:
+    """``settings`` of the data's one run, or ``{"seed<k>": ...}`` over its runs."""
+    if not config.data_per_seed:
+        return settings(config)
+    return {key: settings(run) for run, key in data_runs(config)}
 
 
 def stage_settings(config: Config) -> dict[str, Any]:
     """The content of ``<results>/settings.yaml``: every stage instance's settings (a model
-    trained per seed has one subtree per seed, ``train.<model>.seed<k>``)."""
+    trained per seed has one subtree per seed, ``train.<model>.seed<k>``; data made per seed
+    ``data.seed<k>`` and ``ecs_classifier.seed<k>``)."""
     return {
-        "data": {spec: data_settings(config, spec) for spec in config.datasets},
+        "data": _per_data_run(
+            config, lambda run: {spec: data_settings(run, spec) for spec in run.datasets}
+        ),
         "train": _nested(
             {key: train_settings(run, m) for m in config.models for run, key in runs(config, m)}
         ),
@@ -170,7 +194,7 @@ def stage_settings(config: Config) -> dict[str, Any]:
                 for run, key in runs(config, m)
             }
         ),
-        "ecs_classifier": classifier_settings(config),
+        "ecs_classifier": _per_data_run(config, classifier_settings),
         "evaluate": _nested(
             {
                 key: evaluate_settings(run, m)
@@ -212,6 +236,15 @@ class Stage:
     per_seed: bool = False
     """One instance per run (:func:`runs`): with several seeds, the models trained per seed
     get one per seed (``train@<model>-seed<k>``), their folders a seed level."""
+    per_data_seed: bool = False
+    """One instance per data run (:func:`data_runs`): with ``seed_data: per_seed``, one per
+    seed (``data@seed<k>``), writing under the seed's folder."""
+
+    def foreach(self, config: Config) -> bool:
+        """True when ``dvc.yaml`` writes this stage as a ``foreach`` over its runs."""
+        if self.per_data_seed:
+            return config.data_per_seed
+        return self.per_seed and len(config.seeds) > 1
 
 
 R, D, C = "${paths.results}", "${paths.data}", "${paths.checkpoints}"
@@ -248,6 +281,7 @@ STAGES: tuple[Stage, ...] = (
         deps=("datasets", f"{R}/weights/datasets.json"),
         settings="data",
         outs={D: {}},
+        per_data_seed=True,
     ),
     Stage(
         "sources",
@@ -303,6 +337,7 @@ STAGES: tuple[Stage, ...] = (
         ),
         settings="ecs_classifier",
         outs={f"{C}/ecs_classifier": {}},
+        per_data_seed=True,
     ),
     *(
         Stage(
@@ -360,10 +395,12 @@ def instances(config: Config, stage: Stage) -> dict[str, dict[str, Any]]:
     """A matrix stage's instances under DVC's naming: the part after ``@`` -> its item
     (``model``, ``dataset``, ...; with several seeds, per-seed stages' items also hold
     ``seed``, ``run`` and ``key``, and a run trained per seed is named ``...-seed<k>``)."""
+    if stage.per_data_seed:  # a foreach over the data's runs, else not a matrix stage
+        return {key: {"seed": run.run_seed} for run, key in data_runs(config) if key}
     combos: list[dict[str, str]] = [{}]
     for item, source in stage.matrix.items():
         combos = [c | {item: v} for c in combos for v in _lists(config)[source]]
-    if not (stage.per_seed and len(config.seeds) > 1):
+    if not stage.foreach(config):
         return {"-".join(c.values()): c for c in combos}
     named: dict[str, dict[str, Any]] = {}
     for combo in combos:
@@ -382,6 +419,8 @@ def settings_path(stage: Stage, item: dict[str, Any]) -> str | None:
     ``train.<model>.seed1``), from its item (:func:`instances`); None for a stage without."""
     if not stage.settings:
         return None
+    if stage.per_data_seed and "seed" in item:
+        return f"{stage.settings}.seed{item['seed']}"
     path = stage.settings.replace(KEY, str(item.get("key", item.get("model"))))
     for name, value in item.items():
         path = path.replace(f"${{item.{name}}}", str(value))
@@ -392,7 +431,9 @@ def _body(config: Config, stage: Stage, foreach: bool) -> dict[str, Any]:
     """The stage's definition (``foreach``: the ``do`` part of a stage over its runs)."""
 
     def fill(text: str) -> str:  # under one seed a run is its model: the matrix item names both
-        return text if foreach else text.replace(RUN, "${item.model}").replace(KEY, "${item.model}")
+        if not foreach:
+            text = text.replace(RUN, "${item.model}").replace(KEY, "${item.model}")
+        return _seeded_data(text, foreach) if config.data_per_seed else text
 
     body: dict[str, Any] = {"cmd": stage.cmd + (" --seed ${item.seed}" if foreach else "")}
     if stage.always_changed:
@@ -401,16 +442,33 @@ def _body(config: Config, stage: Stage, foreach: bool) -> dict[str, Any]:
     if stage.needs_base:
         bases = {b for m in config.adapted_models for b in factory.dependencies(config, m)}
         for base in sorted(bases):
-            per_seed = foreach and layout.trains_per_seed(config, base)
+            per_seed = foreach and layout.runs_per_seed(config, base)
             deps.append(f"{C}/{base}" + ("/seed${item.seed}" if per_seed else ""))
     if deps:
         body["deps"] = deps
     if stage.settings:
-        body["params"] = [{f"{R}/{SETTINGS_FILE}": [fill(stage.settings)]}]
+        settings = fill(stage.settings)
+        if stage.per_data_seed and foreach:
+            settings += ".seed${item.seed}"
+        body["params"] = [{f"{R}/{SETTINGS_FILE}": [settings]}]
     for key, paths in (("outs", stage.outs), ("metrics", stage.metrics), ("plots", stage.plots)):
         if paths:
             body[key] = _entries({fill(path): options for path, options in paths.items()})
     return body
+
+
+def _seeded_data(path: str, foreach: bool) -> str:
+    """A path of the stage table with the data made per seed: the data and the ECS classifier
+    of a stage's run are its seed's (``data/seed${item.seed}/...``); a stage with one instance
+    (the report) depends on the whole data folder."""
+    classifier = f"{C}/ecs_classifier"
+    if foreach and (path == D or path.startswith(f"{D}/")):
+        return f"{D}/seed${{item.seed}}" + path[len(D) :]
+    if foreach and path == classifier:
+        return f"{classifier}/seed${{item.seed}}"
+    if path.startswith(f"{D}/"):
+        return D
+    return path
 
 
 def dvc_yaml(config: Config) -> str:
@@ -422,7 +480,7 @@ def dvc_yaml(config: Config) -> str:
     settings stage refuses a stale file)."""
     stages: dict[str, Any] = {}
     for stage in STAGES:
-        foreach = stage.per_seed and len(config.seeds) > 1
+        foreach = stage.foreach(config)
         body = _body(config, stage, foreach)
         if foreach:
             stages[stage.name] = {"foreach": instances(config, stage), "do": body}
@@ -445,7 +503,7 @@ def stage_names(config: Config) -> list[str]:
     with several seeds ``train@<model>-seed<k>`` for models trained per seed)."""
     names: list[str] = []
     for stage in STAGES:
-        if not stage.matrix:
+        if not (stage.matrix or stage.foreach(config)):
             names.append(stage.name)
         else:
             names += [f"{stage.name}@{key}" for key in instances(config, stage)]

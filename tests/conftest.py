@@ -68,13 +68,16 @@ def tiny_pipeline_params(root: Path) -> dict[str, Any]:
     return raw
 
 
-def generate_tiny_sets(root: Path, train_subjects: int = 4) -> None:
+def generate_tiny_sets(
+    root: Path, train_subjects: int = 4, seed: int = 0, into: Path | None = None
+) -> None:
     """A tiny synthetic set (32 px, ``train_subjects`` train / 3 test subjects) and its statue style under
-    ``root / "data"``: what :func:`tiny_params` with ``eval_datasets`` of both expects."""
+    ``root / "data"`` (or ``into``): what :func:`tiny_params` with ``eval_datasets`` of both expects."""
     from datasets.synthetic import generate
 
     generate(
-        root / "data",
+        into or root / "data",
+        seed=seed,
         image_size=32,
         train_subjects=train_subjects,
         test_subjects=3,

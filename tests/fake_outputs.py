@@ -25,12 +25,14 @@ def fake_project(
     models: list[str],
     datasets: tuple[str, ...] = ("synthetic",),
     seeds: tuple[int, ...] = (0,),
+    seed_data: str = "first",
 ) -> Path:
-    """Write a tiny synthetic data set (32 px, 3 test subjects) and, for each model (and, with
-    several ``seeds``, each seed of a model trained per seed), outputs for every source face
-    and target: the source face tinted by a model- (and seed-) specific colour. Returns the
+    """Write a tiny synthetic data set (32 px, 3 test subjects; with ``seed_data: per_seed``
+    one per seed, each generated with its seed) and, for each model (and, with several
+    ``seeds``, each seed of a model trained per seed), outputs for every source face and
+    target: the source face tinted by a model- (and seed-) specific colour. Returns the
     params file (everything under ``root``)."""
-    from bench.stages import runs
+    from bench.stages import data_runs, runs
 
     params = tiny_params(root)
     params["eval_datasets"] = list(datasets)
@@ -38,15 +40,17 @@ def fake_project(
     params["models"] = models
     params["adapted_models"] = []
     params["seeds"] = list(seeds)
+    params["seed_data"] = seed_data
     path = root / "params.yaml"
     path.write_text(yaml.safe_dump(params))
-    generate_tiny_sets(root, train_subjects=1)
     config = load_config(path)
+    for run, _ in data_runs(config):
+        generate_tiny_sets(root, train_subjects=1, seed=run.data_seed, into=layout.data_dir(run))
     for number, model in enumerate(models):
         for rank, (run, _) in enumerate(runs(config, model)):
             tint = np.array([40 * number, 255 - 40 * number, 90 + 50 * rank], dtype=np.int16)
             for dataset in datasets:
-                _fake_outputs(config, layout.outputs_dir(run, model, dataset), dataset, tint)
+                _fake_outputs(run, layout.outputs_dir(run, model, dataset), dataset, tint)
     return path
 
 
@@ -110,3 +114,21 @@ def fake_records(
             if set_values is not None:
                 records.attrs["set_values"] = [v.as_dict() for v in set_values(model, dataset)]
             write_evaluation(config, model, dataset, records)
+
+
+def write_l1(config: Config, model: str, values: np.ndarray, dataset: str = "synthetic") -> None:
+    """Records of ``model``'s run ``config`` on ``dataset`` (one row per output of its
+    outputs.csv) with the given L1 ``values`` in the outputs' order: a report's input with
+    hand-chosen scores."""
+    from bench.core import provenance
+    from bench.evaluate import write_evaluation
+    from bench.synthesize import read_outputs
+
+    outputs = read_outputs(config, model, dataset)
+    records = outputs[["output_id", "source_id", "subject", "target_expression"]].copy()
+    records.insert(0, "dataset", dataset)
+    records.insert(0, "model", model)
+    records["has_reference"] = True
+    records["L1"] = values
+    records.attrs = {"provenance": provenance.collect(config), "ood": False}
+    write_evaluation(config, model, dataset, records)

@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import two_engines
 import yaml
 from conftest import REPO, tiny_params
-from fake_outputs import fake_project
+from fake_outputs import fake_project, write_l1
 
 from bench import layout
 from bench.config import load_config, resolve, updated
@@ -193,21 +194,6 @@ def test_seed_option_is_checked(tmp_path):
 
 
 # -- the report: seed-averaged scores and the spread ------------------------------------------
-def _write_l1(config, model: str, values: np.ndarray) -> None:
-    from bench.core import provenance
-    from bench.evaluate import write_evaluation
-    from bench.synthesize import read_outputs
-
-    outputs = read_outputs(config, model, "synthetic")
-    records = outputs[["output_id", "source_id", "subject", "target_expression"]].copy()
-    records.insert(0, "dataset", "synthetic")
-    records.insert(0, "model", model)
-    records["has_reference"] = True
-    records["L1"] = values
-    records.attrs = {"provenance": provenance.collect(config), "ood": False}
-    write_evaluation(config, model, "synthetic", records)
-
-
 def test_tables_and_pairs_use_seed_averaged_scores_with_the_across_seed_sd(tmp_path):
     from bench.report import report
 
@@ -216,9 +202,9 @@ def test_tables_and_pairs_use_seed_averaged_scores_with_the_across_seed_sd(tmp_p
     rng = np.random.default_rng(0)  # dyadic values: every sum and mean below is exact
     base = 0.25 + rng.integers(0, 16, 6) / 256
     noise = rng.integers(0, 8, 6) / 1024
-    _write_l1(config, "identity", base)
-    _write_l1(config.for_seed(0), "stargan", base + 0.125 + noise)  # the seeds straddle identity
-    _write_l1(config.for_seed(1), "stargan", base - 0.125 - noise)
+    write_l1(config, "identity", base)
+    write_l1(config.for_seed(0), "stargan", base + 0.125 + noise)  # the seeds straddle identity
+    write_l1(config.for_seed(1), "stargan", base - 0.125 - noise)
     report(config, ["identity", "stargan"], ["synthetic"])
     tables = tmp_path / "results" / "tables"
     pair = pd.read_csv(tables / "pairwise.csv").iloc[0]
@@ -241,7 +227,7 @@ def test_one_seed_tables_have_no_spread_columns(tmp_path):
     config = load_config(fake_project(tmp_path, ["identity", "stargan"]))
     config = updated(config, {"metrics": ["l1"]})
     for model in ("identity", "stargan"):
-        _write_l1(config, model, np.linspace(0.1, 0.3, 6))
+        write_l1(config, model, np.linspace(0.1, 0.3, 6))
     report(config, ["identity", "stargan"], ["synthetic"])
     tables = tmp_path / "results" / "tables"
     assert "seed_sd" not in pd.read_csv(tables / "comparison.csv")
@@ -252,12 +238,6 @@ def test_one_seed_tables_have_no_spread_columns(tmp_path):
 def _project(root: Path) -> Path:
     """A tiny two-seed project (identity, mr, stargan with 2 steps; L1 and SSIM) with the code
     DVC's stages depend on copied beside it."""
-    import shutil
-
-    for package in ("bench", "models", "metrics", "datasets"):
-        shutil.copytree(
-            REPO / package, root / package, ignore=shutil.ignore_patterns("__pycache__")
-        )
     raw = two_seeds(root)
     raw["paths"] = {k: k for k in ("data", "checkpoints", "outputs", "results")}
     raw["metrics"] = ["l1", "ssim"]
@@ -267,30 +247,14 @@ def _project(root: Path) -> Path:
     raw["profiles"]["smoke"]["model_settings"] = {
         "stargan": {"conv_dim": 4, "res_blocks": 1, "critic_dim": 4, "critic_layers": 4}
     }
-    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    (root / "dvc.yaml").write_text(dvc_yaml(resolve(raw)))
-    return root
+    return two_engines.project(root, raw)
 
 
 @pytest.mark.slow  # ~8 min on 2 busy cores: `dvc repro` and `bench run` of the same project
 def test_two_seeds_run_under_dvc_repro_and_bench_run_alike(tmp_path):
-    import json
-    import os
+    from two_engines import BENCH, run, run_both, stale_after
 
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    env["FES_BENCH_OFFLINE"] = "1"
-
-    def run(root: Path, *args: str) -> subprocess.CompletedProcess:
-        done = subprocess.run(args, cwd=root, capture_output=True, text=True, env=env)
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        return done
-
-    dvc_root, bench_root = _project(tmp_path / "dvc"), _project(tmp_path / "bench")
-    dvc = (sys.executable, "-m", "dvc")
-    bench = (sys.executable, "-m", "bench.cli")
-    run(dvc_root, *dvc, "init", "--no-scm", "-q")
-    run(dvc_root, *dvc, "repro")
-    run(bench_root, *bench, "run")
+    dvc_root, bench_root = run_both(tmp_path, _project)
     for root in (dvc_root, bench_root):
         assert (root / "checkpoints/stargan/seed1/synthetic/model.pt").is_file()
         assert (root / "checkpoints/identity/synthetic/model.pt").is_file()
@@ -304,13 +268,10 @@ def test_two_seeds_run_under_dvc_repro_and_bench_run_alike(tmp_path):
     markdown = (dvc_root / "results/tables/comparison.md").read_text()
     assert "(sd " in next(line for line in markdown.splitlines() if line.startswith("| stargan"))
     # current under both; one changed setting reruns the same stages under both
-    assert "nothing would run" in run(dvc_root, *bench, "run", "--dry-run").stderr
-    raw = yaml.safe_load((dvc_root / "params.yaml").read_text())
-    raw["profiles"]["smoke"]["training"]["steps"]["stargan"] = 3
-    (dvc_root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    run(dvc_root, *bench, "stages", "settings")
-    status = json.loads(run(dvc_root, *dvc, "status", "--json").stdout)
-    changed = set(status) - {"settings", "weights", "sources"}
-    planned = run(dvc_root, *bench, "run", "--dry-run").stderr.splitlines()
-    own = {line.split(":")[0] for line in planned if "would run (after " not in line}
+    assert "nothing would run" in run(dvc_root, *BENCH, "run", "--dry-run").stderr
+
+    def more_steps(raw: dict) -> None:
+        raw["profiles"]["smoke"]["training"]["steps"]["stargan"] = 3
+
+    changed, own = stale_after(dvc_root, more_steps)
     assert changed == own == {"train@stargan-seed0", "train@stargan-seed1"}

@@ -14,11 +14,13 @@ from typing import Annotated
 import typer
 
 from bench.commands.options import (
+    DataSeedOpt,
     DeviceOpt,
     ParamsOpt,
     ProfileOpt,
     SetOpt,
     chosen_device,
+    data_run_config,
     load_config_from,
 )
 from bench.core.progress import console
@@ -41,14 +43,16 @@ def train_command(
     profile: ProfileOpt = None,
     sets: SetOpt = None,
     device: DeviceOpt = None,
+    seed: DataSeedOpt = None,
 ) -> None:
-    """Train the ECS classifier on the training split of `train_dataset`; report its test accuracy."""
+    """Train the ECS classifier on the training split of `train_dataset`; report its test
+    accuracy (with `seed_data: per_seed`, `--seed K`: seed K's, on seed K's data)."""
     import torch
 
     from bench.classifier import train_ecs_classifier
     from bench.core.progress import progress_bar
 
-    config = load_config_from(params_file, profile, sets)
+    config = data_run_config(load_config_from(params_file, profile, sets), seed)
     chosen = chosen_device(config, device)
     if chosen.type == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)

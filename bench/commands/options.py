@@ -80,10 +80,36 @@ def run_config(config: Config, model: str, seed: int | None) -> Config:
     if seed is None:
         return config
     run = config.for_seed(seed)
-    if seed != config.seed and not layout.trains_per_seed(config, model):
+    if seed != config.seed and not layout.runs_per_seed(config, model):
         raise UserError(
             f"--seed {seed}: {model} has one run (only models trained step by step or adapted "
             f"train once per seed, and only with several seeds): leave --seed out"
+        )
+    return run
+
+
+DataSeedOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--seed",
+        help="the data run's seed, one of params' `seeds` (default: the first); only with "
+        "`seed_data: per_seed`, where each seed has its own data and ECS classifier",
+    ),
+]
+
+
+def data_run_config(config: Config, seed: int | None) -> Config:
+    """``config`` for the data run of seed ``seed`` (None: the first); a one-line error for a
+    seed not in ``seeds``, or another than the first when the data is made once."""
+    from bench.core.errors import UserError
+
+    if seed is None:
+        return config
+    run = config.for_seed(seed)
+    if seed != config.seed and not config.data_per_seed:
+        raise UserError(
+            f"--seed {seed}: the data and the ECS classifier are made once, with the first "
+            "seed (params `seed_data: first`): leave --seed out, or set seed_data: per_seed"
         )
     return run
 

@@ -92,7 +92,7 @@ def list_command(
 
     config = load_config_from(params_file, profile, sets, writes=False)
     for stage in STAGES:
-        named = instances(config, stage) if stage.matrix else {"": {}}
+        named = instances(config, stage) if stage.matrix or stage.foreach(config) else {"": {}}
         for key, item in named.items():
             tracked = settings_path(stage, item) or "(none: always run, cheap)"
             typer.echo(f"{stage.name}{'@' + key if key else ''}\t{tracked}")

@@ -34,9 +34,10 @@ TOP_LEVEL_ONLY = (
     "paths",
     "seeds",
     "seed",
+    "seed_data",
 )
 """Keys dvc.yaml reads from the file's top level (its matrices and paths) or is laid out by
-(``seeds``: one training per seed; ``seed``: its old spelling): a profile may not override
+(``seeds``: one training per seed; ``seed``: its old spelling; ``seed_data``: data per seed): a profile may not override
 them, or DVC and ``bench`` would run different stages."""
 PARAMS_ENV = "FES_BENCH_PARAMS"
 

@@ -227,6 +227,12 @@ class Config(Section):
     fitted models once). The first also seeds what is made once: data generation and splits,
     the ECS classifier, KID's subsets, bootstrap intervals and permutation tests. A file's
     ``seed: k`` is read as ``seeds: [k]`` (:mod:`bench.config.load`)."""
+    seed_data: Literal["first", "per_seed"] = "first"
+    """What several ``seeds`` replicate. ``first``: only the training (data, splits and the
+    ECS classifier come from the first seed, so every seed's models see the same images and
+    are paired image by image). ``per_seed``: the whole benchmark, data generation and splits
+    and the ECS classifier included, once per seed; every model (reference and fitted ones
+    too) then has one run per seed (:func:`bench.layout.runs_per_seed`)."""
     device: Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:\d+)?)$")] = "auto"
     image_size: Annotated[int, Field(ge=32)] = 64
     models: Annotated[list[Name], Field(min_length=1)] = ["identity"]
@@ -270,6 +276,18 @@ class Config(Section):
         return self.seeds[0]
 
     @property
+    def data_per_seed(self) -> bool:
+        """True when each seed has its own data and ECS classifier (``seed_data: per_seed``
+        with several seeds)."""
+        return self.seed_data == "per_seed" and len(self.seeds) > 1
+
+    @property
+    def data_seed(self) -> int:
+        """The seed this configuration's data, splits and ECS classifier are made with: the
+        run's seed under ``seed_data: per_seed``, else the first seed."""
+        return self.run_seed if self.data_per_seed else self.seed
+
+    @property
     def run_seed(self) -> int:
         """The training seed this configuration runs (:meth:`for_seed`; default the first)."""
         return self.seeds[0] if self._run_seed is None else self._run_seed
@@ -307,9 +325,9 @@ class Config(Section):
         return names
 
     def dataset_seed(self, spec_name: str) -> int:
-        """The seed a dataset spec is prepared with: its own, else the first seed."""
+        """The seed a dataset spec is prepared with: its own, else :attr:`data_seed`."""
         own = self.datasets[spec_name].seed
-        return self.seed if own is None else own
+        return self.data_seed if own is None else own
 
     def root(self, key: str) -> Path:
         """One of the four roots of :class:`Paths` as a path."""

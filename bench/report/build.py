@@ -141,7 +141,8 @@ def report(config: Config, models: list[str], datasets: list[str]) -> list[Path]
     record = report_record(config, every_run)
     columns = known_columns(config.metrics)
     value_columns = [c for c in metric_columns(seeded) if c in columns]
-    records = seeds.average(seeded, value_columns)  # one row per output: mean over seeds
+    # one row per output: its mean over seeds (data per seed: one per seed and output)
+    records = seeds.average(seeded, value_columns, pooled=config.data_per_seed)
     seed = config.seed
     options = dict(
         seed=seed,

@@ -30,7 +30,7 @@ def stale_reason(config: Config, model: str, dataset: str) -> str | None:
     """None when every run of (model, dataset) has a current record (one per seed for a model
     trained per seed); else why not."""
     for run, _ in runs(config, model):
-        seed = f" (seed {run.run_seed})" if layout.trains_per_seed(config, model) else ""
+        seed = f" (seed {run.run_seed})" if layout.runs_per_seed(config, model) else ""
         path = layout.records_path(run, model, dataset)
         if not path.is_file():
             return f"no records{seed}"

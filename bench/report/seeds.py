@@ -1,6 +1,6 @@
 """Several training seeds in the tables: seed-averaged per-image scores and the across-seed spread.
 
-A model trained per seed (:func:`bench.layout.trains_per_seed`) has one records frame per
+A model trained per seed (:func:`bench.layout.runs_per_seed`) has one records frame per
 seed, each tagged with a ``seed`` column. The tables and the paired comparisons read one
 score per image: its mean over the seeds (:func:`average`), so a cell's interval is the
 bootstrap over images of the seed-averaged scores and a pair of models is compared image by
@@ -8,6 +8,11 @@ image on them. Beside it, :func:`spread` gives the standard deviation across see
 per-seed means (per-image metrics) and :func:`collapse` the mean and standard deviation of
 the per-seed values of set-level metrics (FID, KID): the columns ``seeds`` (how many) and
 ``seed_sd`` (NaN for a model with one run) of ``comparison.csv``.
+
+With ``seed_data: per_seed`` each seed has its own images, so there is nothing to average
+image by image: each (seed, image) is a unit of its own (:func:`average` with ``pooled``), a
+cell is the mean over every seed's images and a pair of models is compared on the units they
+share (the same image of the same seed).
 """
 
 from __future__ import annotations
@@ -47,26 +52,53 @@ def read_runs(config: Config, covered: list[tuple[str, str]]) -> tuple[list[pd.D
 
 def note(config: Config, models: list[str]) -> list[str]:
     """The footnote on the across-seed spread (none without a model trained per seed)."""
-    trained = [m for m in models if layout.trains_per_seed(config, m)]
+    trained = [m for m in models if layout.runs_per_seed(config, m)]
     if not trained:
         return []
     once = [m for m in models if m not in trained]
+    seeds = f"({', '.join(map(str, config.seeds))})"
+    if config.data_per_seed:
+        return [
+            f"sd: standard deviation across the {len(config.seeds)} seeds {seeds}, each with "
+            "its own data, splits, ECS classifier and training (seed_data: per_seed), of the "
+            "mean (per-image metrics) or the value (FID, KID) of each model; a cell is the mean "
+            "over every seed's images (FID, KID: over the seeds' values), its ± interval is "
+            "over those (seed, image) units, which the paired comparisons pair within a seed"
+            + (f"; {', '.join(once)} run once (no sd)." if once else ".")
+        ]
     return [
-        f"sd: standard deviation across the {len(config.seeds)} training seeds "
-        f"({', '.join(map(str, config.seeds))}) of the mean (per-image metrics) or the value "
-        f"(FID, KID) of each model trained per seed ({', '.join(trained)}); such a cell is the "
-        "mean over its seeds, its ± interval is over images of the seed-averaged per-image "
-        "scores, which the paired comparisons use too"
-        + (f"; {', '.join(once)} run once (no sd)." if once else ".")
+        f"sd: standard deviation across the {len(config.seeds)} training seeds {seeds} of the "
+        f"mean (per-image metrics) or the value (FID, KID) of each model trained per seed "
+        f"({', '.join(trained)}); such a cell is the mean over its seeds, its ± interval is "
+        "over images of the seed-averaged per-image scores, which the paired comparisons use "
+        "too" + (f"; {', '.join(once)} run once (no sd)." if once else ".")
     ]
 
 
-def average(records: pd.DataFrame, value_columns: Sequence[str]) -> pd.DataFrame:
+POOLED_ID = "seed{seed}:{id}"
+"""A unit's source and output ids when the data is made per seed (``seed1:s03_happy``)."""
+
+
+def average(
+    records: pd.DataFrame, value_columns: Sequence[str], pooled: bool = False
+) -> pd.DataFrame:
     """One row per (model, dataset, output) with each value column's mean over the seeds
     (NaN seeds skipped: the metric did not apply to that seed's output); every other column
-    from the first seed's row. Without a ``seed`` column, ``records`` itself."""
+    from the first seed's row. Without a ``seed`` column, ``records`` itself.
+
+    ``pooled`` (data made per seed: each seed scored its own images): no averaging; every
+    row is a unit, its ``source_id`` and ``output_id`` prefixed with its seed
+    (:data:`POOLED_ID`), so pairs match only the same image of the same seed."""
     if SEED not in records:
         return records
+    if pooled:
+        tagged = records.copy()
+        for column in ("source_id", "output_id"):
+            tagged[column] = [
+                POOLED_ID.format(seed=seed, id=value)
+                for seed, value in zip(records[SEED], records[column], strict=True)
+            ]
+        return tagged.drop(columns=SEED)
     keys = ["model", "dataset", "output_id"]
     first = records.drop_duplicates(keys).drop(columns=SEED).set_index(keys)
     means = records.groupby(keys, sort=False)[list(value_columns)].mean()

@@ -89,30 +89,41 @@ def compare(
     seed: int,
     resamples: int,
     confidence: float = 0.95,
+    matched: bool = False,
 ) -> pd.DataFrame:
     """Rows of :data:`bench.report.pairwise.COLUMNS` (without ``p_holm``) for every pair of
     ``models`` with kept features on a dataset, FID and KID; ``runs[(model, dataset)]``: the
     model's runs there (one per seed). Resamples are shared by every pair with the same
-    shared images, so each model's values are computed once per such set."""
+    shared images, so each model's values are computed once per such set.
+
+    ``matched`` (data made per seed: each seed's runs scored their own images): the i-th runs
+    of the two models are paired with each other only, each such stratum resampled by its own
+    source faces (a stratified bootstrap), and a model's value on a resample is the mean of
+    its runs' values; ``n`` counts the shared images of every stratum."""
     rows = []
     cache: dict[tuple[str, str, bytes], dict[str, np.ndarray]] = {}
     datasets = list(dict.fromkeys(d for _, d in runs))
     for dataset in datasets:
         present = [m for m in models if runs.get((m, dataset))]
         for model_a, model_b in itertools.combinations(present, 2):
-            shared = _shared([*runs[model_a, dataset], *runs[model_b, dataset]])
-            if len(shared) == 0:
+            pair = (runs[model_a, dataset], runs[model_b, dataset])
+            strata = _strata(*pair, matched, seed, resamples)
+            if not strata:
                 continue
-            clusters = shared.get_level_values("source_id").to_numpy(str)
-            weights = np.vstack([np.ones(len(shared)), source_weights(clusters, seed, resamples)])
-            token = pd.util.hash_pandas_object(shared.to_frame(), index=False).to_numpy().tobytes()
+            token = b"".join(
+                pd.util.hash_pandas_object(shared.to_frame(), index=False).to_numpy().tobytes()
+                for shared, _ in strata
+            )
             values = {}
-            for model in (model_a, model_b):
+            for model, model_runs in zip((model_a, model_b), pair, strict=True):
                 key = (model, dataset, token)
                 if key not in cache:
-                    per_run = [run.values(shared, weights) for run in runs[model, dataset]]
+                    per_run = [
+                        run.values(*strata[i if matched else 0]) for i, run in enumerate(model_runs)
+                    ]
                     cache[key] = {c: np.mean([v[c] for v in per_run], axis=0) for c in STATISTICS}
                 values[model] = cache[key]
+            n = sum(len(shared) for shared, _ in strata)
             for column in STATISTICS:
                 result = set_difference(
                     values[model_a][column], values[model_b][column], confidence
@@ -123,7 +134,7 @@ def compare(
                         "metric": column,
                         "model_a": model_a,
                         "model_b": model_b,
-                        "n": len(shared),
+                        "n": n,
                         **result,
                     }
                 )
@@ -143,13 +154,36 @@ def of_runs(config: Config, runs: Runs, models: list[str]) -> tuple[pd.DataFrame
             unpaired.append(model)
     evaluation = config.evaluation
     pairs = compare(
-        kept, models, config.seed, evaluation.set_bootstrap_resamples, evaluation.confidence
+        kept,
+        models,
+        config.seed,
+        evaluation.set_bootstrap_resamples,
+        evaluation.confidence,
+        matched=config.data_per_seed,
     )
     note = (
         f"FID, KID of {', '.join(dict.fromkeys(unpaired))}: no paired comparison (records "
         "evaluated before the features were kept beside them; `bench evaluate` again)."
     )
     return pairs, [note] if unpaired else []
+
+
+def _strata(
+    runs_a: list[Run], runs_b: list[Run], matched: bool, seed: int, resamples: int
+) -> list[tuple[pd.MultiIndex, np.ndarray]]:
+    """The shared images and resample weights (first row: all ones, the point estimate) of
+    each stratum: one over every run of both models, or, ``matched``, one per pair of i-th
+    runs (each with its own resamples); none when a stratum shares no image."""
+    groups = [[a, b] for a, b in zip(runs_a, runs_b, strict=True)] if matched else [runs_a + runs_b]
+    strata = []
+    for index, group in enumerate(groups):
+        shared = _shared(group)
+        if len(shared) == 0:
+            return []
+        clusters = shared.get_level_values("source_id").to_numpy(str)
+        drawn = source_weights(clusters, seed + index, resamples)
+        strata.append((shared, np.vstack([np.ones(len(shared)), drawn])))
+    return strata
 
 
 def _shared(runs: list[Run]) -> pd.MultiIndex:
