@@ -103,7 +103,7 @@ def _candidates(value: Any) -> list[Any]:
         from bench.config.schema import SAMPLINGS, STYLES
         from bench.core.vocabulary import EXPRESSIONS
 
-        known = [*SAMPLINGS, *STYLES, *EXPRESSIONS, "auto", "cpu", "paper", "smoke"]
+        known = [*SAMPLINGS, *STYLES, *EXPRESSIONS, "auto", "cpu", "paper", "smoke", "per_seed"]
         return [value + "x", *[k for k in known if k != value]]
     if isinstance(value, list):
         shifted = [[v + 1 for v in value]] if all(type(v) is int for v in value) else []
