@@ -35,6 +35,7 @@ from metrics.base import Column, EvaluationContext, Metric, ScoringBatch, SetVal
 from metrics.feature_cache import FeatureCache
 from metrics.frechet import frechet_distance, kernel_distance
 from metrics.inception import RESIZE_DESCRIPTION, InceptionFeatures
+from metrics.prdc import NAMES as PRDC_NAMES
 from metrics.prdc import prdc
 
 RELIABLE_IMAGES = 2048
@@ -168,14 +169,25 @@ class FID(Metric):
     def _set_values(
         self, target: str | None, values: dict[str, float], n: int, details: dict[str, Any]
     ) -> list[SetValue]:
-        flag = (
-            f"FID from fewer than {RELIABLE_IMAGES} images (biased upwards; compare KID)"
+        flags = {
+            "FID": f"FID from fewer than {RELIABLE_IMAGES} images (biased upwards; compare KID)"
             if n < RELIABLE_IMAGES
             else ""
+        }
+        undefined = (  # why prdc() gave NaN: the note under an n/a cell
+            f"defined only when the generated and the real set each have more than prdc_k = "
+            f"{self.prdc_k} images (the k-th nearest neighbour within a set)"
         )
         return [
             SetValue(
-                column, value, target, n, flag=flag if column == "FID" else "", details=details
+                column,
+                value,
+                target,
+                n,
+                flag=undefined
+                if math.isnan(value) and column in PRDC_NAMES
+                else flags.get(column, ""),
+                details=details,
             )
             for column, value in values.items()
         ]

@@ -230,3 +230,34 @@ def test_reference_falls_back_to_in_distribution_for_unlabelled_sets(evaluated):
         source, tuple(evaluated.targets), layout.dataset_dir(evaluated, "synthetic")
     )
     assert own.dataset == "synthetic_statue" and own.fallback_for is None
+
+
+def test_undefined_precision_recall_is_an_explained_na_not_a_flag():
+    """PRDC on a set of at most k images is NaN: the table's n/a cell gets a note saying why
+    (prdc_k), and no † caveat that no cell would carry."""
+    from bench.report.set_level import collect, notes
+    from metrics.fid import FID
+    from metrics.prdc import prdc
+
+    metric = FID(prdc_k=5)
+    rng = np.random.default_rng(0)
+    real, generated = rng.normal(size=(8, 4)), rng.normal(size=(5, 4))
+    scores = {"FID": 1.0, "KID": 0.0, **prdc(real, generated, metric.prdc_k)}
+    values = metric._set_values(None, scores, len(generated), {})
+    assert {v.column for v in values if v.flag.startswith("defined only")} == {
+        "Precision",
+        "Recall",
+        "Density",
+        "Coverage",
+    }
+    frame = pd.DataFrame({"model": ["m"], "dataset": ["d"]})
+    frame.attrs["set_values"] = [v.as_dict() for v in values]
+    columns = {c.name: c for c in metric.set_columns}
+    level = collect([frame], columns)
+    lines = notes(level, columns)
+    assert (
+        "n/a in Precision, Recall, Density, Coverage: defined only when the generated and the "
+        "real set each have more than prdc_k = 5 images (the k-th nearest neighbour within a "
+        "set)." in lines
+    )
+    assert set(level.flags) == {("m", "d", "FID"), ("m", "d", "KID")}  # small-set caveats only

@@ -50,7 +50,8 @@ class SetLevel:
     ``overall`` / ``per_target``: long-format rows (model, dataset, [target_expression,]
     metric, mean, ci_low, ci_high, n). ``missing``: (model, dataset, column) -> reason.
     ``flags``: (model, dataset, column) -> caveat. ``references``: dataset -> where
-    its real comparison images came from.
+    its real comparison images came from. ``undefined``: (model, dataset, column) -> why the
+    value is NaN (an ``n/a`` cell, e.g. precision on fewer than k + 1 images).
     """
 
     overall: pd.DataFrame
@@ -58,6 +59,7 @@ class SetLevel:
     missing: dict[tuple[str, str, str], str] = field(default_factory=dict)
     flags: dict[tuple[str, str, str], str] = field(default_factory=dict)
     references: dict[str, str] = field(default_factory=dict)
+    undefined: dict[tuple[str, str, str], str] = field(default_factory=dict)
 
 
 def collect(frames: list[pd.DataFrame], columns: dict[str, Column]) -> SetLevel:
@@ -67,6 +69,7 @@ def collect(frames: list[pd.DataFrame], columns: dict[str, Column]) -> SetLevel:
     overall, per_target = [], []
     missing: dict[tuple[str, str, str], str] = {}
     flags: dict[tuple[str, str, str], str] = {}
+    undefined: dict[tuple[str, str, str], str] = {}
     references: dict[str, str] = {}
     for frame in frames:
         if frame.empty:
@@ -91,7 +94,9 @@ def collect(frames: list[pd.DataFrame], columns: dict[str, Column]) -> SetLevel:
                 row["seed"] = frame["seed"].iloc[0]
             if value.target_expression is None:
                 overall.append(row)
-                if value.flag:
+                if value.flag and pd.isna(value.value):
+                    undefined[(model, dataset, value.column)] = value.flag
+                elif value.flag:
                     flags[(model, dataset, value.column)] = value.flag
                 elif not columns[value.column].real_images_of and small_set(value.n, value.ci_low):
                     flags[(model, dataset, value.column)] = SMALL_SET_CAVEAT
@@ -110,6 +115,7 @@ def collect(frames: list[pd.DataFrame], columns: dict[str, Column]) -> SetLevel:
         missing=missing,
         flags=flags,
         references=references,
+        undefined=undefined,
     )
 
 
@@ -144,6 +150,11 @@ def notes(level: SetLevel, columns: dict[str, Column]) -> list[str]:
         ]
         prefix = f"{', '.join(flagged)} " if text == SMALL_SET_CAVEAT else ""
         lines.append(f"{FLAG_MARK} {prefix}{text}.")
+    for text in dict.fromkeys(sorted(level.undefined.values())):
+        columns_na = [
+            c for c in columns if any(k[2] == c and f == text for k, f in level.undefined.items())
+        ]
+        lines.append(f"n/a in {', '.join(columns_na)}: {text}.")
     reasons: dict[str, set[str]] = {}
     for (_, _, column), reason in level.missing.items():
         reasons.setdefault(column, set()).add(short_reason(reason))
