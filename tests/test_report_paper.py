@@ -308,3 +308,18 @@ def test_params_refuse_a_dataset_name_that_is_not_an_identifier(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     with pytest.raises(UserError, match="datasets"):
         load_config(tmp_path / "params.yaml")
+
+
+def test_the_csv_keeps_every_digit_so_bench_runs_glance_shows_the_reports_cells(tmp_path):
+    """`bench run` prints the first table from comparison.csv: a CSV rounded to 6 significant
+    digits rounds twice (19.28053 -> 19.2805 -> 19.280 where the report shows 19.281; FID
+    1234.5675 -> 1234.57 -> 1234.570 where it shows 1234.568)."""
+    summary = example()
+    summary.loc[summary["metric"] == "FID", "mean"] = [19.28053, 1234.5675, 60.0, 70.0]
+    summary.loc[summary["metric"] == "ECS", "ci_high"] += 1.23456789e-5
+    write_tables(summary, summary, MODELS, ["d"], COLUMNS, {}, tmp_path, [], {})
+    again = pd.read_csv(tmp_path / "comparison.csv")
+    shown = markdown_table(dataset_table(summary, MODELS, "d", COLUMNS), bold=("", ""))
+    assert "19.281" in shown and "1234.568" in shown
+    assert markdown_table(dataset_table(again, MODELS, "d", COLUMNS), bold=("", "")) == shown
+    pd.testing.assert_frame_equal(again, summary, check_exact=True)

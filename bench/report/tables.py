@@ -370,8 +370,11 @@ def write_tables(
     the end, each LaTeX table carries them as its notes). LaTeX shows ``latex_columns`` when
     given (``report.latex_columns``), every column otherwise.
     """
-    csv_text = summary.to_csv(index=False, lineterminator="\n", float_format="%.6g")
-    per_expr_text = per_expression.to_csv(index=False, lineterminator="\n", float_format="%.6g")
+    # every digit (the shortest text that reads back as the same float): the CSV is the data of
+    # record, and `bench run` prints its table from it (:mod:`bench.report.glance`); a rounded
+    # CSV would round the cells twice (19.28053 -> 19.2805 -> 19.280, not 19.281)
+    csv_text = summary.to_csv(index=False, lineterminator="\n")
+    per_expr_text = per_expression.to_csv(index=False, lineterminator="\n")
     sidecar = json.dumps(record, indent=2, sort_keys=True) + "\n"
     sections, floats = [], []
     for dataset in datasets:
