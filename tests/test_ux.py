@@ -70,6 +70,39 @@ def test_two_runs_at_once_end_cleanly_and_a_third_needs_no_repair(tmp_path: Path
     assert third.returncode == 0, third.stderr
 
 
+def test_a_writer_caught_between_locking_and_naming_itself_is_still_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A holder has the flock but has not yet written its line (or has erased it and is about
+    to let go): a second command looks again for a moment instead of answering "another bench
+    command" without a pid (seen once when two `bench run` started together). In this process,
+    so the second taker arrives inside the holder's unnamed half second."""
+    from bench.core import lock
+    from bench.core.errors import UserError
+
+    monkeypatch.setattr(lock, "wait_seconds", 0.0)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, json, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT);"
+            "fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(0.5);"
+            "line = {'pid': os.getpid(), 'command': 'bench run', 'since': 0};"
+            "os.pwrite(fd, (json.dumps(line) + '\\n').encode(), 0); time.sleep(600)",
+            str(tmp_path / lock.LOCK_NAME),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(UserError, match=rf"pid {holder.pid} \(`bench run`"):
+            lock.acquire(tmp_path)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_a_second_writer_names_the_holder_waits_if_asked_and_a_killed_holder_frees_it(
     tmp_path: Path,
 ) -> None:

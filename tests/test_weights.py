@@ -113,8 +113,12 @@ def make_asset(name: str, sha256: str | None, sources: tuple, **extra) -> Asset:
 
 
 @pytest.fixture
-def table(monkeypatch, cache_dir, pip_calls) -> dict[str, Asset]:
-    """A fake asset table replacing the real one, with the cache in a temporary folder."""
+def table(monkeypatch, cache_dir, pip_calls, tmp_path) -> dict[str, Asset]:
+    """A fake asset table replacing the real one, with the cache in a temporary folder, run
+    outside any project: `bench weights pull` refreshes the weights lock files of the project in
+    the working folder (a checkout after `dvc repro` has them), asking the fake table for the
+    project's real assets."""
+    monkeypatch.chdir(tmp_path)
     fake = {
         asset.name: asset
         for asset in (

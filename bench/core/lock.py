@@ -29,6 +29,9 @@ from bench.core.errors import DISK_ERRNOS, UserError
 LOCK_NAME = ".bench.lock"
 WAIT_ENV = "FES_BENCH_WAIT"
 _POLL_S = 0.5
+UNNAMED_GRACE_S = 2.0
+"""How long a busy lock whose file names no holder is retried before giving up: its holder is
+between taking the lock and writing its line, or between erasing it and letting go."""
 
 _held: dict[Path, tuple[int, int]] = {}  # lock path -> (fd, depth)
 wait_seconds: float | None = None
@@ -52,13 +55,14 @@ def command_line() -> str:
     return shlex.join(["bench", *args])
 
 
-def _holder(path: Path) -> str:
+def _holder(path: Path) -> str | None:
+    """``pid N (`command`, since HH:MM:SS)`` from the lock file; None when it names no one."""
     try:
         info = json.loads(path.read_text(encoding="utf-8") or "{}")
-    except (OSError, ValueError):
+    except (OSError, ValueError):  # half written
         info = {}
     if not info:
-        return "another bench command"
+        return None
     since = time.strftime("%H:%M:%S", time.localtime(info.get("since", 0)))
     return f"pid {info.get('pid')} (`{info.get('command')}`, since {since})"
 
@@ -100,11 +104,16 @@ def acquire(folder: str | os.PathLike, say=None) -> Path:
     said = False
     while not _try_lock(fd):
         holder = _holder(path)
-        if time.monotonic() >= deadline:
+        now = time.monotonic()
+        if holder is None and now < deadline + UNNAMED_GRACE_S:
+            time.sleep(0.05)  # the holder is naming itself or letting go: look again shortly
+            continue
+        if now >= deadline:
             os.close(fd)
             waited = f" after waiting {limit:g} s" if limit else ""
             raise UserError(
-                f"another bench command is writing this project{waited}: {holder} holds {path}; "
+                f"another bench command is writing this project{waited}: "
+                f"{holder or 'another bench command'} holds {path}; "
                 f"let it finish, or queue behind it with `bench --wait SECONDS ...`"
             )
         if not said and say is not None:
