@@ -75,16 +75,26 @@ def run_config(config: Config, model: str, seed: int | None) -> Config:
     """``config`` for ``model``'s run with training seed ``seed`` (None: the first); a one-line
     error for a seed not in ``seeds``, or another than the first for a model with one run."""
     from bench import layout
+
+    return _seed_run(
+        config,
+        seed,
+        layout.runs_per_seed(config, model),
+        f"{model} has one run (only models trained step by step or adapted train once per "
+        "seed, and only with several seeds): leave --seed out",
+    )
+
+
+def _seed_run(config: Config, seed: int | None, per_seed: bool, one_run: str) -> Config:
+    """``config.for_seed(seed)`` (None: ``config``); ``--seed K: <one_run>`` (exit 2) for a
+    seed other than the first when there is one run (not ``per_seed``)."""
     from bench.core.errors import UserError
 
     if seed is None:
         return config
     run = config.for_seed(seed)
-    if seed != config.seed and not layout.runs_per_seed(config, model):
-        raise UserError(
-            f"--seed {seed}: {model} has one run (only models trained step by step or adapted "
-            f"train once per seed, and only with several seeds): leave --seed out"
-        )
+    if seed != config.seed and not per_seed:
+        raise UserError(f"--seed {seed}: {one_run}")
     return run
 
 
@@ -101,17 +111,13 @@ DataSeedOpt = Annotated[
 def data_run_config(config: Config, seed: int | None) -> Config:
     """``config`` for the data run of seed ``seed`` (None: the first); a one-line error for a
     seed not in ``seeds``, or another than the first when the data is made once."""
-    from bench.core.errors import UserError
-
-    if seed is None:
-        return config
-    run = config.for_seed(seed)
-    if seed != config.seed and not config.data_per_seed:
-        raise UserError(
-            f"--seed {seed}: the data and the ECS classifier are made once, with the first "
-            "seed (params `seed_data: first`): leave --seed out, or set seed_data: per_seed"
-        )
-    return run
+    return _seed_run(
+        config,
+        seed,
+        config.data_per_seed,
+        "the data and the ECS classifier are made once, with the first seed (params "
+        "`seed_data: first`): leave --seed out, or set seed_data: per_seed",
+    )
 
 
 def _current_context():

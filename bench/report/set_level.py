@@ -144,20 +144,25 @@ def notes(level: SetLevel, columns: dict[str, Column]) -> list[str]:
             "no interval in the table (pairs of models: a paired bootstrap over source faces, "
             "tables/pairwise.csv)."
         )
-    for text in dict.fromkeys(sorted(level.flags.values())):
-        flagged = [
-            c for c in columns if any(k[2] == c and f == text for k, f in level.flags.items())
-        ]
+    for text, flagged in _columns_by_text(level.flags, columns).items():
         prefix = f"{', '.join(flagged)} " if text == SMALL_SET_CAVEAT else ""
         lines.append(f"{FLAG_MARK} {prefix}{text}.")
-    for text in dict.fromkeys(sorted(level.undefined.values())):
-        columns_na = [
-            c for c in columns if any(k[2] == c and f == text for k, f in level.undefined.items())
-        ]
-        lines.append(f"n/a in {', '.join(columns_na)}: {text}.")
+    for text, undefined in _columns_by_text(level.undefined, columns).items():
+        lines.append(f"n/a in {', '.join(undefined)}: {text}.")
     reasons: dict[str, set[str]] = {}
     for (_, _, column), reason in level.missing.items():
         reasons.setdefault(column, set()).add(short_reason(reason))
     for column in (c for c in columns if c in reasons):
         lines.append(f"{column} missing: {'; '.join(sorted(reasons[column]))}")
     return lines
+
+
+def _columns_by_text(
+    texts: dict[tuple[str, str, str], str], columns: dict[str, Column]
+) -> dict[str, list[str]]:
+    """Each distinct text of ``(model, dataset, column) -> text`` (sorted) with the columns it
+    is said of, in the table's column order."""
+    return {
+        text: [c for c in columns if any(k[2] == c and t == text for k, t in texts.items())]
+        for text in sorted(set(texts.values()))
+    }
